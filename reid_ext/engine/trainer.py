@@ -1,0 +1,199 @@
+"""``Trainer``: fastreid's DefaultTrainer adapted to run on CPU and GPU.
+
+What changes with respect to ``fastreid.engine.DefaultTrainer``:
+- CPU/GPU data loaders (:mod:`reid_ext.data.build`) and datasets with clear errors;
+- the :class:`~reid_ext.evaluation.ReidExtEvaluator` (no run-time Cython build, CPU
+  re-ranking, extra variants reported beside the plain result);
+- :class:`~reid_ext.engine.step.StepTrainer` (NaN/inf names the loss term; AMP on CUDA
+  through ``torch.amp``, turned off with a warning where unsupported);
+- loss names are checked against the meta-architecture (fastreid drops unknown ones);
+- logs every ``SOLVER.LOG_PERIOD`` iterations; optional ``SEED``.
+All fastreid hooks, the checkpointer, schedulers and ``--resume`` are fastreid's own.
+"""
+import logging
+import os
+from collections import OrderedDict
+
+import torch
+from fastreid.engine import DefaultTrainer, hooks
+from fastreid.engine.train_loop import TrainerBase
+from fastreid.modeling import build_model
+from fastreid.modeling.meta_arch import MGN, META_ARCH_REGISTRY, Baseline
+from fastreid.utils import comm
+from fastreid.utils.checkpoint import Checkpointer
+from fastreid.utils.events import (CommonMetricPrinter, JSONWriter, TensorboardXWriter,
+                                   get_event_storage)
+from tabulate import tabulate
+from termcolor import colored
+from torch.nn.parallel import DistributedDataParallel
+
+from ..data import build_test_loader, build_train_loader
+from ..evaluation import ReidExtEvaluator
+from ..modeling.losses import FASTREID_LOSS_NAMES, registered_loss_names
+from .inference import inference_on_dataset
+from .step import StepTrainer
+
+logger = logging.getLogger(__name__)
+
+
+def check_loss_names(cfg):
+    """Stop if the meta-architecture would silently ignore a name of MODEL.LOSSES.NAME.
+
+    fastreid's Baseline and MGN compute only their four built-in losses; our registry-
+    backed meta-architectures reject unknown names themselves; custom ones are trusted.
+    """
+    arch_name = cfg.MODEL.META_ARCHITECTURE
+    losses = getattr(META_ARCH_REGISTRY.get(arch_name), "losses", None)
+    if losses not in (Baseline.losses, MGN.losses):
+        return
+    unknown = [n for n in cfg.MODEL.LOSSES.NAME if n not in FASTREID_LOSS_NAMES]
+    if unknown:
+        raise ValueError(
+            f"MODEL.LOSSES.NAME has {unknown}, which MODEL.META_ARCHITECTURE='{arch_name}' "
+            f"does not compute (fastreid would train silently without them). Use "
+            f"MODEL.META_ARCHITECTURE 'ReidBaseline' (or 'ReidMGN' for MGN), which "
+            f"knows: {', '.join(registered_loss_names())}")
+
+
+def resolve_device(cfg):
+    """Return a copy of cfg with MODEL.DEVICE usable here ("auto" = cuda if available,
+    else cpu) and AMP off where unsupported."""
+    cfg = cfg.clone()
+    cfg.defrost()
+    if cfg.MODEL.DEVICE == "auto":
+        cfg.MODEL.DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"MODEL.DEVICE is '{cfg.MODEL.DEVICE}' but CUDA is not available "
+                           f"here; add 'MODEL.DEVICE cpu' to the command line")
+    if cfg.SOLVER.AMP.ENABLED and not cfg.MODEL.DEVICE.startswith("cuda"):
+        logger.warning("SOLVER.AMP.ENABLED is True but MODEL.DEVICE is '%s': mixed precision "
+                       "is only used on CUDA, training in float32", cfg.MODEL.DEVICE)
+        cfg.SOLVER.AMP.ENABLED = False
+    cfg.freeze()
+    return cfg
+
+
+class ProgressPrinter(CommonMetricPrinter):
+    """fastreid's console printer (losses, lr, ETA), written at most once per iteration:
+    the per-epoch write after a per-iteration one would divide by zero in its ETA."""
+
+    _last_iter = None
+
+    def write(self):
+        it = get_event_storage().iter
+        if it != self._last_iter:
+            self._last_iter = it
+            super().write()
+
+
+class Trainer(DefaultTrainer):
+    def __init__(self, cfg):
+        TrainerBase.__init__(self)
+        if not logging.getLogger("fastreid").isEnabledFor(logging.INFO):
+            from fastreid.utils.logger import setup_logger
+            setup_logger()
+        cfg = resolve_device(cfg)
+        if cfg.SEED >= 0:
+            from fastreid.utils.env import seed_all_rng
+            seed_all_rng(cfg.SEED + comm.get_rank())
+        data_loader = self.build_train_loader(cfg)
+        cfg = self.auto_scale_hyperparams(cfg, data_loader.dataset.num_classes)
+        model = self.build_model(cfg)
+        optimizer, param_wrapper = self.build_optimizer(cfg, model)
+        if comm.get_world_size() > 1:
+            model = DistributedDataParallel(model, device_ids=[comm.get_local_rank()],
+                                            broadcast_buffers=False)
+        amp_device = "cuda" if cfg.SOLVER.AMP.ENABLED else None
+        self._trainer = StepTrainer(model, data_loader, optimizer, param_wrapper, amp_device)
+
+        self.iters_per_epoch = len(data_loader.dataset) // cfg.SOLVER.IMS_PER_BATCH
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer, self.iters_per_epoch)
+        self.checkpointer = Checkpointer(model, cfg.OUTPUT_DIR, save_to_disk=comm.is_main_process(),
+                                         optimizer=optimizer, **self.scheduler)
+        if self._trainer.grad_scaler is not None:
+            self.checkpointer.add_checkpointable("grad_scaler", self._trainer.grad_scaler)
+        self.start_epoch = 0
+        self.max_epoch = cfg.SOLVER.MAX_EPOCH
+        self.max_iter = self.max_epoch * self.iters_per_epoch
+        self.warmup_iters = cfg.SOLVER.WARMUP_ITERS
+        self.delay_epochs = cfg.SOLVER.DELAY_EPOCHS
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
+
+    def build_hooks(self):
+        ret = super().build_hooks()
+        period = self.cfg.SOLVER.LOG_PERIOD
+        for i, h in enumerate(ret):
+            if isinstance(h, hooks.PeriodicWriter):
+                ret[i] = hooks.PeriodicWriter(self.build_writers(), period)
+        return ret
+
+    def build_writers(self):
+        return [ProgressPrinter(self.max_iter),
+                JSONWriter(os.path.join(self.cfg.OUTPUT_DIR, "metrics.json")),
+                TensorboardXWriter(self.cfg.OUTPUT_DIR)]
+
+    @classmethod
+    def build_model(cls, cfg):
+        cfg = resolve_device(cfg)
+        check_loss_names(cfg)
+        model = build_model(cfg)
+        logger.info("Model: %s with %.2f M parameters", type(model).__name__,
+                    sum(p.numel() for p in model.parameters()) / 1e6)
+        return model
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        logger.info("Prepare training set")
+        return build_train_loader(cfg, combineall=cfg.DATASETS.COMBINEALL)
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        return build_test_loader(cfg, dataset_name)
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_dir=None, model=None):
+        data_loader, num_query = cls.build_test_loader(cfg, dataset_name)
+        return data_loader, ReidExtEvaluator(cfg, num_query, output_dir, model=model)
+
+    @classmethod
+    def test(cls, cfg, model):
+        """Evaluate on every DATASETS.TESTS entry; returns fastreid's result dict
+        (plain metrics at the top, each variant as a nested dict)."""
+        results = OrderedDict()
+        for name in cfg.DATASETS.TESTS:
+            logger.info("Prepare testing set %s", name)
+            try:
+                loader, evaluator = cls.build_evaluator(cfg, name, model=_unwrap(model))
+            except NotImplementedError:
+                logger.warning("No evaluator for %s", name)
+                results[name] = {}
+                continue
+            results[name] = inference_on_dataset(model, loader, evaluator, cfg.TEST.FLIP.ENABLED)
+        if comm.is_main_process():
+            logger.info("Evaluation results:\n" + colored(format_results(results), "cyan"))
+        return list(results.values())[0] if len(results) == 1 else results
+
+
+def _unwrap(model):
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def format_results(results):
+    """A Markdown table: one row per dataset and variant, fastreid's metric columns."""
+    cols = ["Rank-1", "Rank-5", "Rank-10", "mAP", "mINP"]
+    rows, extra_cols = [], []
+    for dataset, res in results.items():
+        variants = [("", res)] + [(k, v) for k, v in res.items() if isinstance(v, dict)]
+        for vname, vres in variants:
+            row = {"Dataset": dataset + (f" + {vname}" if vname else "")}
+            for k, v in vres.items():
+                if isinstance(v, dict) or k == "metric":
+                    continue
+                row[k] = v
+                if k not in cols and k not in extra_cols:
+                    extra_cols.append(k)
+            rows.append(row)
+    headers = ["Dataset"] + cols + extra_cols
+    table = [[r.get(h, "") for h in headers] for r in rows]
+    return tabulate(table, headers=headers, tablefmt="pipe", floatfmt=".2f", numalign="left")

@@ -1,0 +1,39 @@
+"""Extra evaluation variants reported beside the plain result (LBR, NFormer, hashing...).
+
+A variant is registered with ``@EVAL_VARIANTS.register()`` and called by
+:class:`reid_ext.evaluation.ReidExtEvaluator` as::
+
+    fn(cfg, query: FeatureSet, gallery: FeatureSet, model) -> {name: VariantOutput}
+
+returning ``{}`` when its config switch is off. ``model`` is the evaluated model
+(or None). Each output carries either a (Q, G) distance matrix or a (Q, G) ranking,
+plus extra metrics (e.g. time per query) that are reported as they are.
+"""
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from fastreid.utils.registry import Registry
+
+EVAL_VARIANTS = Registry("REID_EXT_EVAL_VARIANTS")
+
+
+@dataclass
+class FeatureSet:
+    feats: torch.Tensor  # (N, D) float32, CPU
+    pids: np.ndarray  # (N,)
+    camids: np.ndarray  # (N,)
+    extras: Dict[str, torch.Tensor] = field(default_factory=dict)  # other model outputs, (N, ...)
+    paths: List[str] = field(default_factory=list)
+
+
+@dataclass
+class VariantOutput:
+    dist: Optional[object] = None  # (Q, G) distances, smaller = closer
+    ranking: Optional[object] = None  # (Q, G) gallery indices, best first
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+def registered_variants():
+    return [EVAL_VARIANTS.get(name) for name in sorted(EVAL_VARIANTS._obj_map)]

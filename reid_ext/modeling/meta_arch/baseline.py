@@ -1,0 +1,49 @@
+"""``ReidBaseline``: fastreid's Baseline whose losses come from the loss registry.
+
+Differences from ``fastreid.modeling.meta_arch.Baseline``:
+- every name of ``MODEL.LOSSES.NAME`` is looked up in ``LOSS_REGISTRY``; an unknown
+  name stops model building (fastreid ignores it without a word);
+- a head may return ``outputs["views"]``, a list of output dicts (e.g. the original
+  and the SFT-transformed features): the losses are averaged over the views;
+- images are normalised out of place, so the flip test no longer normalises twice.
+"""
+import torch
+from fastreid.modeling.losses import log_accuracy
+from fastreid.modeling.meta_arch import META_ARCH_REGISTRY, Baseline
+from fastreid.utils.events import _CURRENT_STORAGE_STACK
+
+from ..losses.registry import get_loss
+
+
+def _normalise(images, mean, std):
+    return (images.to(mean.device, non_blocking=True) - mean) / std
+
+
+@META_ARCH_REGISTRY.register()
+class ReidBaseline(Baseline):
+    @classmethod
+    def from_config(cls, cfg):
+        kwargs = super().from_config(cfg)
+        names = tuple(cfg.MODEL.LOSSES.NAME)
+        for name in names:
+            get_loss(name)  # fail early, naming the key
+        kwargs["loss_kwargs"] = {"loss_names": names, "cfg": cfg.MODEL.LOSSES.clone()}
+        return kwargs
+
+    def preprocess_image(self, batched_inputs):
+        images = batched_inputs["images"] if isinstance(batched_inputs, dict) else batched_inputs
+        if not isinstance(images, torch.Tensor):
+            raise TypeError(f"batched_inputs must be a dict or a Tensor, got {type(images)}")
+        return _normalise(images, self.pixel_mean, self.pixel_std)
+
+    def losses(self, outputs, gt_labels):
+        views = outputs.get("views", [outputs])
+        if _CURRENT_STORAGE_STACK and "pred_class_logits" in views[0]:
+            log_accuracy(views[0]["pred_class_logits"].detach(), gt_labels)
+        loss_cfg = self.loss_kwargs["cfg"]
+        total = {}
+        for view in views:
+            for name in self.loss_kwargs["loss_names"]:
+                for key, value in get_loss(name)(view, gt_labels, loss_cfg).items():
+                    total[key] = total.get(key, 0) + value / len(views)
+        return total
