@@ -12,15 +12,15 @@ PY=${PYTHON:-python3}
 # pair, else install a known-good CUDA pair (it also runs on machines without a GPU).
 if ! "$PY" -c "import torch, torchvision; torchvision.ops.nms(torch.zeros(1, 4), torch.zeros(1), 0.5)" \
    >/dev/null 2>&1; then
-  "$PY" -m pip install --disable-pip-version-check -q "torch==2.14.1" "torchvision==0.29.2"
+  "$PY" -m pip install --disable-pip-version-check --root-user-action=ignore -q "torch==2.14.1" "torchvision==0.29.2"
 fi
 if ! "$PY" -c "import reid_ext, torchvision, faiss, pytest" >/dev/null 2>&1 \
    || ! "$PY" -m pip show reid_ext >/dev/null 2>&1; then
-  "$PY" -m pip install --disable-pip-version-check -q -e ".[test]"
+  "$PY" -m pip install --disable-pip-version-check --root-user-action=ignore -q -e ".[test]"
 fi
 if ! "$PY" -c "import importlib.metadata as m; assert m.version('fastreid') == '1.4.0'" \
    >/dev/null 2>&1; then
-  "$PY" -m pip install --disable-pip-version-check -q --no-deps "fastreid==1.4.0"
+  "$PY" -m pip install --disable-pip-version-check --root-user-action=ignore -q --no-deps "fastreid==1.4.0"
 fi
 "$PY" -c "import reid_ext, torch, torchvision, faiss, fastreid; \
 print(f'reid_ext {reid_ext.__version__}: torch {torch.__version__}, torchvision \

@@ -64,8 +64,13 @@ def test_train_evaluate_resume_and_eval_only(datasets_root, tmp_path):
     for k, v in ckpt["optimizer"]["state"].items():
         assert torch.equal(state[k]["exp_avg"], v["exp_avg"])
     assert trainer.scheduler["lr_sched"].state_dict() == ckpt["lr_sched"]
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     res3 = trainer.train()
     assert trainer.iter == 3 * trainer.iters_per_epoch and "mAP" in res3
+    # the optimizer really moves the weights (torch 2 + fastreid's ContiguousParams)
+    after = trainer.model.state_dict()
+    assert not torch.equal(before["backbone.conv1.weight"], after["backbone.conv1.weight"])
+    assert not torch.equal(before["heads.bottleneck.0.weight"], after["heads.bottleneck.0.weight"])
 
 
 @LOSS_REGISTRY.register()

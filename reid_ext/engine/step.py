@@ -4,6 +4,8 @@ Differs from fastreid's SimpleTrainer/AMPTrainer in three ways:
 - a NaN or infinite loss stops training with the loss term and the iteration named
   (checked before the optimizer step, so the last checkpoint stays valid);
 - AMP goes through ``torch.amp`` with the model's device type (no deprecated API);
+- gradients are zeroed in place (torch 2's default ``set_to_none`` detaches them from
+  fastreid's contiguous parameter buffer and no weight would move);
 - metrics are reduced on the host once per step, as fastreid does.
 """
 import time
@@ -40,7 +42,9 @@ class StepTrainer(SimpleTrainer):
         self._check_finite(loss_dict)
         losses = sum(loss_dict.values())
 
-        self.optimizer.zero_grad()
+        # set_to_none=False: fastreid's ContiguousParams views the .grad tensors of one flat
+        # buffer; torch >= 2.0 would replace them by None and the optimizer would see none.
+        self.optimizer.zero_grad(set_to_none=False)
         if self.grad_scaler is not None:
             self.grad_scaler.scale(losses).backward()
         else:

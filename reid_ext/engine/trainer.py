@@ -93,9 +93,10 @@ class Trainer(DefaultTrainer):
             from fastreid.utils.logger import setup_logger
             setup_logger()
         cfg = resolve_device(cfg)
-        if cfg.SEED >= 0:
+        if cfg.SEED >= 0:  # fastreid's default_setup seeds randomly; SEED overrides it
             from fastreid.utils.env import seed_all_rng
             seed_all_rng(cfg.SEED + comm.get_rank())
+            logger.info("Random number generators seeded with SEED=%d (+ rank)", cfg.SEED)
         data_loader = self.build_train_loader(cfg)
         cfg = self.auto_scale_hyperparams(cfg, data_loader.dataset.num_classes)
         model = self.build_model(cfg)

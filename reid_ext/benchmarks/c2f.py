@@ -1,0 +1,215 @@
+"""Benchmark: C2F attention vs full (fused) attention vs fastreid's non-local block.
+
+    python -m reid_ext.benchmarks.c2f [--device cpu|cuda] [--batch 1] [--backbone-batch 2]
+                                      [--repeats 3] [--skip-materialized-above 0] [--out FILE.md]
+
+Every case runs in a fresh subprocess: forward + backward of one attention block
+(norm scale set to 1 so the attention path is live) on a (B, C, H, W) map, at the layer-1
+(96x96x256) and layer-2 (48x48x512) maps of a 384x384 input to a ResNet-50, and one
+training step (forward + backward) of the whole ResNet-50 backbone at 384x384 with
+attention blocks at fastreid's non-local placement [0, 2, 3, 0].
+
+Measured:
+- time: median wall time of ``--repeats`` fwd+bwd passes after one warm-up pass;
+- peak memory: on CUDA ``torch.cuda.max_memory_allocated`` minus the allocation before
+  the pass; on CPU the growth of the process's peak resident set size
+  (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) from just before the first pass to
+  the end (inputs and parameters already allocated). The CPU figure is the extra
+  memory the passes needed at their high-water mark, including allocator overheads.
+
+Kinds: ``c2f`` (ours), ``full`` (exact attention through the fused
+``scaled_dot_product_attention``), ``full-materialized`` (the same attention computing
+the (HW)^2 map explicitly: what classic self-attention code, and the paper, compare
+against), ``nonlocal`` (``fastreid.layers.Non_local``: inner width 1, 1/N-normalised,
+materialises the (HW)^2 map), ``none`` (backbone only).
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+BLOCK_MAPS = [(96, 96, 256), (48, 48, 512)]
+BLOCK_KINDS = ["c2f", "full", "full-materialized", "nonlocal"]
+BACKBONE_KINDS = ["none", "c2f", "full", "nonlocal"]
+
+
+def _build_block(kind, channels, heads, patch):
+    from fastreid.layers import Non_local
+    from reid_ext.modeling.backbones.c2f import C2FAttention, FullSelfAttention
+    if kind == "c2f":
+        m = C2FAttention(channels, heads, patch)
+    elif kind == "full":
+        m = FullSelfAttention(channels, heads)
+    elif kind == "full-materialized":
+        m = FullSelfAttention(channels, heads, materialize=True)
+    elif kind == "nonlocal":
+        m = Non_local(channels, "BN")
+    else:
+        raise ValueError(f"unknown block kind {kind!r}")
+    norm = m.W[1] if kind == "nonlocal" else m.norm
+    import torch
+    torch.nn.init.ones_(norm.weight)  # make the attention path live
+    return m
+
+
+def _build_backbone(kind, device):
+    from fastreid.modeling.backbones import build_backbone
+    from reid_ext.config import get_cfg
+    cfg = get_cfg()
+    cfg.MODEL.BACKBONE.NAME = "build_resnet_c2f_backbone"
+    cfg.MODEL.BACKBONE.DEPTH = "50x"
+    cfg.MODEL.BACKBONE.WITH_IBN = True
+    cfg.MODEL.BACKBONE.LAST_STRIDE = 1
+    cfg.MODEL.BACKBONE.PRETRAIN = False
+    cfg.MODEL.BACKBONE.ATTENTION.TYPE = kind
+    cfg.MODEL.BACKBONE.ATTENTION.LAYERS = [0, 2, 3, 0]
+    return build_backbone(cfg).to(device)
+
+
+def run_case(case):
+    """Run one case in this process; returns a dict (time_s, peak_mb)."""
+    import torch
+    torch.manual_seed(0)
+    dev = torch.device(case["device"])
+    if case["what"] == "block":
+        model = _build_block(case["kind"], case["c"], case["heads"], case["patch"]).to(dev)
+        x = torch.randn(case["batch"], case["c"], case["h"], case["w"], device=dev, requires_grad=True)
+    else:
+        model = _build_backbone(case["kind"], dev)
+        x = torch.randn(case["batch"], 3, 384, 384, device=dev)
+    model.train()
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        y = model(x)
+        y.float().square().mean().backward()
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    step()
+    sync()
+    times = []
+    for _ in range(case["repeats"]):
+        t0 = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - t0)
+    if dev.type == "cuda":
+        peak_mb = (torch.cuda.max_memory_allocated() - base) / 2**20
+    else:
+        peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+    return {"time_s": statistics.median(times), "peak_mb": peak_mb}
+
+
+def _spawn(case, timeout):
+    cmd = [sys.executable, "-m", "reid_ext.benchmarks.c2f", "--case", json.dumps(case)]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout {timeout}s"}
+    if res.returncode != 0:
+        tail = (res.stderr or "").strip().splitlines()[-1:] or [f"exit {res.returncode}"]
+        return {"error": tail[0][:120]}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _fmt(r):
+    if "error" in r:
+        return "—", "—"
+    return f"{r['time_s'] * 1000:.0f}", f"{r['peak_mb']:.0f}"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--case", help=argparse.SUPPRESS)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch", type=int, default=1, help="batch of the block cases")
+    ap.add_argument("--backbone-batch", type=int, default=2, help="batch of the 384x384 backbone step")
+    ap.add_argument("--heads", type=int, default=8)
+    ap.add_argument("--patch", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads in each case (0 = default)")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds per case")
+    ap.add_argument("--skip-materialized-above", type=int, default=0,
+                    help="skip full-materialized blocks with H*W above this (0 = never skip)")
+    ap.add_argument("--no-backbone", action="store_true")
+    ap.add_argument("--out", help="also write the markdown table to this file")
+    args = ap.parse_args(argv)
+
+    if args.case:
+        case = json.loads(args.case)
+        import torch
+        if case.get("threads"):
+            torch.set_num_threads(case["threads"])
+        import reid_ext  # noqa: F401
+        print(json.dumps(run_case(case)))
+        return
+
+    common = {"device": args.device, "repeats": args.repeats, "heads": args.heads,
+              "patch": args.patch, "threads": args.threads}
+    lines = []
+
+    def emit(s=""):
+        print(s, flush=True)
+        lines.append(s)
+
+    import torch
+    emit(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+         f"torch {torch.__version__}, device {args.device}"
+         + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""))
+    emit(f"block cases: batch {args.batch}, heads {args.heads}, patch {args.patch}; "
+         f"backbone: ResNet-50-IBN, last stride 1, 384x384, batch {args.backbone_batch}, "
+         f"attention layers [0, 2, 3, 0]; median of {args.repeats} fwd+bwd after 1 warm-up")
+    emit()
+    emit("| map (H×W×C) | block | fwd+bwd ms | peak MB | time vs c2f | memory vs c2f |")
+    emit("|---|---|---|---|---|---|")
+    for h, w, c in BLOCK_MAPS:
+        results = {}
+        for kind in BLOCK_KINDS:
+            if kind == "full-materialized" and args.skip_materialized_above and h * w > args.skip_materialized_above:
+                results[kind] = {"error": "skipped"}
+                continue
+            results[kind] = _spawn(dict(common, what="block", kind=kind, batch=args.batch, h=h, w=w, c=c),
+                                   args.timeout)
+        ref = results["c2f"]
+        for kind in BLOCK_KINDS:
+            r = results[kind]
+            t, m = _fmt(r)
+            if "error" in r or "error" in ref:
+                rt = rm = r.get("error", "—")
+            else:
+                rt = f"{r['time_s'] / ref['time_s']:.1f}×"
+                rm = f"{r['peak_mb'] / max(ref['peak_mb'], 1e-9):.1f}×"
+            emit(f"| {h}×{w}×{c} | {kind} | {t} | {m} | {rt} | {rm} |")
+    if not args.no_backbone:
+        emit()
+        emit("| backbone 384×384 | fwd+bwd ms | peak MB | time vs none |")
+        emit("|---|---|---|---|")
+        results = {k: _spawn(dict(common, what="backbone", kind=k, batch=args.backbone_batch), args.timeout)
+                   for k in BACKBONE_KINDS}
+        for kind in BACKBONE_KINDS:
+            r, ref = results[kind], results["none"]
+            t, m = _fmt(r)
+            rel = (f"{r['time_s'] / ref['time_s']:.2f}×" if "error" not in r and "error" not in ref
+                   else r.get("error", "—"))
+            emit(f"| {kind} | {t} | {m} | {rel} |")
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

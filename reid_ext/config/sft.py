@@ -1,0 +1,17 @@
+"""Config keys of SFT (training head) and LBR (test-time re-ranking).
+
+Luo et al., "Spectral Feature Transformation for Person Re-identification", ICCV 2019.
+See projects/SFT/ for the configs using them.
+"""
+from .keys import add_key
+
+
+def add_sft_config(cfg):
+    # SFT acts only with MODEL.HEADS.NAME: SFTHead (reid_ext.modeling.heads.SFTHead)
+    add_key(cfg, "MODEL.HEADS.SFT.ENABLED", True)  # SFTHead applies SFT in training; False = plain EmbeddingHead
+    add_key(cfg, "MODEL.HEADS.SFT.SIGMA", 0.1)  # softmax temperature over cosine similarities (official 0.1)
+    add_key(cfg, "MODEL.HEADS.SFT.DEEP_SUP", True)  # losses on both X and SFT(X) (averaged views); False = SFT(X) only
+    add_key(cfg, "TEST.LBR.ENABLED", False)  # report Local Blurring Re-ranking ("LBR") beside the plain result
+    add_key(cfg, "TEST.LBR.TOPN", 50)  # gallery items re-ordered per query (official: 50; MSMT17 150)
+    add_key(cfg, "TEST.LBR.TAU", 0.1)  # temperature of the blurring affinity (official: 0.1; MSMT17 0.02)
+    return cfg

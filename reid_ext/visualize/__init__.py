@@ -1,0 +1,1 @@
+"""Visualisation commands (``python -m reid_ext.visualize.<name>``): pictures of what a model does."""
