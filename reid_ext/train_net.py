@@ -18,7 +18,7 @@ from fastreid.utils.logger import setup_logger
 
 from reid_ext.config import get_cfg, merge_from_file
 from reid_ext.engine import format_results, get_trainer_class
-from reid_ext.engine.trainer import resolve_device
+from reid_ext.engine.trainer import resolve_device, seed_from_cfg
 
 
 def setup(args):
@@ -32,7 +32,9 @@ def setup(args):
     cfg = resolve_device(cfg)
     default_setup(cfg, args)
     # fastreid's default_setup configures only the "fastreid" logger
-    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="reid_ext", abbrev_name="reid_ext")
+    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="reid_ext",
+                 abbrev_name="reid_ext")
+    seed_from_cfg(cfg)
     return cfg
 
 

@@ -21,6 +21,7 @@ from fastreid.modeling import build_model
 from fastreid.modeling.meta_arch import MGN, META_ARCH_REGISTRY, Baseline
 from fastreid.utils import comm
 from fastreid.utils.checkpoint import Checkpointer
+from fastreid.utils.env import seed_all_rng
 from fastreid.utils.events import (CommonMetricPrinter, JSONWriter, TensorboardXWriter,
                                    get_event_storage)
 from tabulate import tabulate
@@ -73,6 +74,14 @@ def resolve_device(cfg):
     return cfg
 
 
+def seed_from_cfg(cfg):
+    """Seed python/numpy/torch with ``SEED`` (+ rank) when it is >= 0 (fastreid's
+    default_setup seeds randomly)."""
+    if cfg.SEED >= 0:
+        seed_all_rng(cfg.SEED + comm.get_rank())
+        logger.info("Random number generators seeded with SEED=%d (+ rank)", cfg.SEED)
+
+
 class ProgressPrinter(CommonMetricPrinter):
     """fastreid's console printer (losses, lr, ETA), written at most once per iteration:
     the per-epoch write after a per-iteration one would divide by zero in its ETA."""
@@ -93,10 +102,7 @@ class Trainer(DefaultTrainer):
             from fastreid.utils.logger import setup_logger
             setup_logger()
         cfg = resolve_device(cfg)
-        if cfg.SEED >= 0:  # fastreid's default_setup seeds randomly; SEED overrides it
-            from fastreid.utils.env import seed_all_rng
-            seed_all_rng(cfg.SEED + comm.get_rank())
-            logger.info("Random number generators seeded with SEED=%d (+ rank)", cfg.SEED)
+        seed_from_cfg(cfg)
         data_loader = self.build_train_loader(cfg)
         cfg = self.auto_scale_hyperparams(cfg, data_loader.dataset.num_classes)
         model = self.build_model(cfg)

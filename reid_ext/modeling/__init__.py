@@ -2,7 +2,6 @@
 from . import losses, meta_arch  # noqa: F401
 # -- method modules (one import line per method package/module) --
 from . import hashing  # noqa: F401,E402  (SSR: SSRHashing, AAB, hash heads)
-from . import adasp_head  # noqa: F401,E402  (AdaSP: ReidEmbeddingHead, CLS_ENABLE)
 from . import nformer  # noqa: F401,E402  (issue 6: NFormer)
 from . import backbones  # noqa: F401,E402  (C2F: build_resnet_c2f_backbone)
-from . import heads  # noqa: F401,E402  (SFT: SFTHead)
+from . import heads  # noqa: F401,E402  (ReidEmbeddingHead with CLS_ENABLE; SFTHead)

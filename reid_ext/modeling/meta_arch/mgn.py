@@ -22,7 +22,7 @@ from fastreid.modeling.losses import log_accuracy
 from fastreid.modeling.meta_arch import META_ARCH_REGISTRY, MGN
 from fastreid.utils.events import _CURRENT_STORAGE_STACK
 
-from ..adasp_head import CLASSIFIER_LOSSES
+from ..heads.embedding_head import CLASSIFIER_LOSSES
 from ..losses.registry import get_loss
 
 HEAD_BRANCHES = ("b1", "b2", "b21", "b22", "b3", "b31", "b32", "b33")
