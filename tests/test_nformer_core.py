@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from reid_ext.modeling.nformer import (NFormer, dense_landmark_agent_attention,
-                                       landmark_agent_attention, reciprocal_neighbors)
+                                       dense_nformer_forward, landmark_agent_attention,
+                                       reciprocal_neighbors)
 from reid_ext.utils.neighbors import topk_similarity
 
 
@@ -95,20 +96,6 @@ def test_shape_errors_name_the_argument():
         landmark_agent_attention(q, k[:, :-1], v, lm, nb)
 
 
-def _dense_nformer(m, x, landmarks):
-    """The whole module recomputed with the dense attention."""
-    x = F.normalize(x, dim=1) * m.input_scale
-    nb = topk_similarity(x, x, m.topk)[1]
-    for blk, lm in zip(m.blocks, landmarks):
-        a = blk.attn
-        n, d = x.shape
-        q, kk, v = a.qkv(x).view(n, 3, a.num_heads, d // a.num_heads).permute(1, 2, 0, 3)
-        att = dense_landmark_agent_attention(q, kk, v, lm, nb)
-        x = blk.ln1(x + a.proj(att.transpose(0, 1).reshape(n, d)))
-        x = blk.ln2(x + blk.mlp(x))
-    return m.bnneck(x)
-
-
 def test_module_matches_dense_and_is_deterministic_in_eval():
     torch.manual_seed(0)
     m = NFormer(dim=32, depth=3, num_heads=2, num_landmarks=4, topk=5, num_classes=7).double()
@@ -121,7 +108,7 @@ def test_module_matches_dense_and_is_deterministic_in_eval():
     torch.testing.assert_close(out1, out2, rtol=0, atol=0)
     lm = m.draw_landmarks(50, x.device)
     assert lm.shape == (3, 4) and all(len(set(r.tolist())) == 4 for r in lm)
-    torch.testing.assert_close(out1, _dense_nformer(m, x, lm), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(out1, dense_nformer_forward(m, x, lm), rtol=1e-9, atol=1e-9)
     # a different seed draws different landmarks
     m.eval_seed = 1
     assert not torch.equal(m.draw_landmarks(50, x.device), lm)

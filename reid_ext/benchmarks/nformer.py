@@ -48,26 +48,9 @@ def bare_products(x, chunk):
     return time.perf_counter() - t0
 
 
-def dense_reference_forward(model, x, landmarks):
-    """The official dense NFormer forward (eval): N x N affinity, dense reciprocal mask."""
-    from reid_ext.modeling.nformer import dense_landmark_agent_attention
-    from reid_ext.utils.neighbors import topk_similarity
-    import torch.nn.functional as F
-    x = F.normalize(x, dim=1) * model.input_scale
-    nb = topk_similarity(x, x, model.topk)[1]
-    for blk, lm in zip(model.blocks, landmarks):
-        a = blk.attn
-        n, d = x.shape
-        q, k, v = a.qkv(x).view(n, 3, a.num_heads, d // a.num_heads).permute(1, 2, 0, 3)
-        out = dense_landmark_agent_attention(q, k, v, lm, nb)
-        x = blk.ln1(x + a.proj(out.transpose(0, 1).reshape(n, d)))
-        x = blk.ln2(x + blk.mlp(x))
-    return model.bnneck(x)
-
-
 @torch.no_grad()
 def worker(n, dim, depth, device, dense):
-    from reid_ext.modeling.nformer import NFormer
+    from reid_ext.modeling.nformer import NFormer, dense_nformer_forward
     from reid_ext.modeling.nformer import model as nf_model
     from reid_ext.utils.neighbors import _chunk_rows
     device = torch.device(device)
@@ -115,7 +98,7 @@ def worker(n, dim, depth, device, dense):
     if dense:
         lm = model.draw_landmarks(n, device)
         t0 = time.perf_counter()
-        ref = dense_reference_forward(model, x, lm)
+        ref = dense_nformer_forward(model, x, lm)
         res["dense_s"] = time.perf_counter() - t0
         res["max_abs_diff_vs_dense"] = float((ref - out).abs().max())
     print("RESULT " + json.dumps(res), flush=True)

@@ -62,7 +62,7 @@ class StepTrainer(SimpleTrainer):
             bad = [k for k, v in loss_dict.items() if not torch.isfinite(v.detach()).all()]
             raise NonFiniteLossError(
                 f"loss became NaN or infinite at iteration {self.iter}: "
-                f"{', '.join(bad)} = {[float(loss_dict[k]) for k in bad]}; "
+                f"{', '.join(bad)} = {[float(loss_dict[k].detach()) for k in bad]}; "
                 f"training stopped before the optimizer step (resume with --resume from "
                 f"the last checkpoint after fixing the cause, e.g. a lower SOLVER.BASE_LR)")
 

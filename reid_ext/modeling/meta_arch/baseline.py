@@ -15,7 +15,20 @@ from fastreid.utils.events import _CURRENT_STORAGE_STACK
 from ..losses.registry import get_loss
 
 
-def _normalise(images, mean, std):
+def registry_loss_kwargs(cfg):
+    """``loss_kwargs`` of a registry-backed meta-arch; unknown names fail here, early."""
+    names = tuple(cfg.MODEL.LOSSES.NAME)
+    for name in names:
+        get_loss(name)
+    return {"loss_names": names, "cfg": cfg.MODEL.LOSSES.clone()}
+
+
+def normalise_images(batched_inputs, mean, std):
+    """(B, 3, H, W) images (or a dict holding them) -> normalised on mean's device,
+    out of place (fastreid normalises in place, so a flipped copy is normalised twice)."""
+    images = batched_inputs["images"] if isinstance(batched_inputs, dict) else batched_inputs
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"batched_inputs must be a dict or a Tensor, got {type(images)}")
     return (images.to(mean.device, non_blocking=True) - mean) / std
 
 
@@ -23,18 +36,10 @@ def _normalise(images, mean, std):
 class ReidBaseline(Baseline):
     @classmethod
     def from_config(cls, cfg):
-        kwargs = super().from_config(cfg)
-        names = tuple(cfg.MODEL.LOSSES.NAME)
-        for name in names:
-            get_loss(name)  # fail early, naming the key
-        kwargs["loss_kwargs"] = {"loss_names": names, "cfg": cfg.MODEL.LOSSES.clone()}
-        return kwargs
+        return {**super().from_config(cfg), "loss_kwargs": registry_loss_kwargs(cfg)}
 
     def preprocess_image(self, batched_inputs):
-        images = batched_inputs["images"] if isinstance(batched_inputs, dict) else batched_inputs
-        if not isinstance(images, torch.Tensor):
-            raise TypeError(f"batched_inputs must be a dict or a Tensor, got {type(images)}")
-        return _normalise(images, self.pixel_mean, self.pixel_std)
+        return normalise_images(batched_inputs, self.pixel_mean, self.pixel_std)
 
     def losses(self, outputs, gt_labels):
         views = outputs.get("views", [outputs])

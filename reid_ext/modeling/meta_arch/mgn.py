@@ -24,6 +24,7 @@ from fastreid.utils.events import _CURRENT_STORAGE_STACK
 
 from ..heads.embedding_head import CLASSIFIER_LOSSES
 from ..losses.registry import get_loss
+from .baseline import normalise_images, registry_loss_kwargs
 
 HEAD_BRANCHES = ("b1", "b2", "b21", "b22", "b3", "b31", "b32", "b33")
 FEATURE_BRANCHES = ("b1", "b2", "b3", "b22", "b33")
@@ -33,19 +34,10 @@ FEATURE_BRANCHES = ("b1", "b2", "b3", "b22", "b33")
 class ReidMGN(MGN):
     @classmethod
     def from_config(cls, cfg):
-        kwargs = super().from_config(cfg)
-        names = tuple(cfg.MODEL.LOSSES.NAME)
-        for name in names:
-            get_loss(name)  # fail early, naming MODEL.LOSSES.NAME
-        kwargs["loss_kwargs"] = {"loss_names": names, "cfg": cfg.MODEL.LOSSES.clone()}
-        return kwargs
+        return {**super().from_config(cfg), "loss_kwargs": registry_loss_kwargs(cfg)}
 
     def preprocess_image(self, batched_inputs):
-        images = batched_inputs["images"] if isinstance(batched_inputs, dict) else batched_inputs
-        if not isinstance(images, torch.Tensor):
-            raise TypeError(f"batched_inputs must be a dict or a Tensor, got {type(images)}")
-        images = images.to(self.pixel_mean.device, non_blocking=True)
-        return (images - self.pixel_mean) / self.pixel_std
+        return normalise_images(batched_inputs, self.pixel_mean, self.pixel_std)
 
     def losses(self, b1_outputs, b2_outputs, b21_outputs, b22_outputs,
                b3_outputs, b31_outputs, b32_outputs, b33_outputs, gt_labels):

@@ -8,5 +8,5 @@
 from .attention import (dense_landmark_agent_attention, landmark_agent_attention,  # noqa: F401
                         reciprocal_neighbors)
 from .meta_arch import NFormerBaseline, nformer_sequence_losses  # noqa: F401
-from .model import NFormer, NFormerBlock, nformer_neighbors  # noqa: F401
+from .model import NFormer, NFormerBlock, dense_nformer_forward, nformer_neighbors  # noqa: F401
 from ...engine import nformer as _stage2_trainer  # noqa: F401,E402  (registers NFormerTrainer)

@@ -22,9 +22,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...utils.neighbors import topk_similarity
-from .attention import landmark_agent_attention, reciprocal_neighbors
+from .attention import (dense_landmark_agent_attention, landmark_agent_attention,
+                        reciprocal_neighbors)
 
-__all__ = ["NFormer", "NFormerBlock", "nformer_neighbors"]
+__all__ = ["NFormer", "NFormerBlock", "nformer_neighbors", "dense_nformer_forward"]
 
 
 def nformer_neighbors(x, topk, chunk=None):
@@ -164,3 +165,20 @@ class NFormer(nn.Module):
                    num_landmarks=c.NUM_LANDMARKS, topk=c.TOPK, num_classes=num_classes,
                    mlp_ratio=c.MLP_RATIO, dropout=c.DROPOUT, eval_seed=c.EVAL_SEED,
                    input_scale=c.INPUT_SCALE, chunk_size=c.CHUNK_SIZE or None)
+
+
+@torch.no_grad()
+def dense_nformer_forward(model, x, landmarks):
+    """Reference: ``model``'s eval forward with the official *dense* attention (an N x N
+    affinity and a dense reciprocal mask per layer). x (N, dim); ``landmarks``: one (l,)
+    index tensor per layer. For tests and benchmarks at small N only."""
+    x = F.normalize(x, dim=1) * model.input_scale
+    nb = topk_similarity(x, x, model.topk)[1]
+    for blk, lm in zip(model.blocks, landmarks):
+        a = blk.attn
+        n, d = x.shape
+        q, k, v = a.qkv(x).view(n, 3, a.num_heads, d // a.num_heads).permute(1, 2, 0, 3)
+        out = dense_landmark_agent_attention(q, k, v, lm, nb)
+        x = blk.ln1(x + a.proj(out.transpose(0, 1).reshape(n, d)))
+        x = blk.ln2(x + blk.mlp(x))
+    return model.bnneck(x)
