@@ -76,6 +76,9 @@ def cli(argv=None):
     args = default_argument_parser().parse_args(argv)
     if not args.config_file:
         sys.exit("reid-train: --config-file is required (e.g. configs/quickstart.yml)")
+    flags = [o for o in args.opts if o.startswith("--")]
+    if flags:  # argparse puts everything after the first KEY into the overrides
+        sys.exit(f"reid-train: {' '.join(flags)} must come before the KEY VALUE overrides")
     launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
            dist_url=args.dist_url, args=(args,))
 

@@ -142,3 +142,11 @@ def test_cli_entry_point_reports_bad_override(tmp_path):
                           timeout=300)
     assert proc.returncode != 0
     assert "SOLVER.NOT_A_KEY" in proc.stderr
+
+
+def test_cli_flag_after_overrides_is_reported():
+    proc = subprocess.run([sys.executable, "-m", "reid_ext.train_net", "--config-file", QUICKSTART,
+                           "MODEL.DEVICE", "cpu", "--eval-only"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert proc.returncode != 0
+    assert "--eval-only must come before the KEY VALUE overrides" in proc.stderr
