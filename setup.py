@@ -41,5 +41,7 @@ setup(
     extras_require={"test": ["pytest>=7"]},
     entry_points={"console_scripts": [
         "reid-train=reid_ext.train_net:cli",
+        "reid-reproduce=reid_ext.reproduce.__main__:cli",
+        "reid-visualize=reid_ext.visualize.cli:main",
     ]},
 )

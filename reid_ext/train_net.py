@@ -6,6 +6,7 @@
 (also ``python -m reid_ext.train_net``). Same flags as fastreid's ``tools/train_net.py``;
 multi-GPU goes through fastreid's ``launch`` (torch.distributed, NCCL).
 """
+import json
 import logging
 import os
 import sys
@@ -38,16 +39,33 @@ def setup(args):
     return cfg
 
 
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    return float(x) if hasattr(x, "__float__") else x
+
+
+def write_results(cfg, results):
+    """Final results as ``{test set: {metric: value, variant: {...}}}`` in
+    ``OUTPUT_DIR/results.json`` (read by ``reid-reproduce``); returns that dict."""
+    if "Rank-1" in results:  # a single test set
+        results = {cfg.DATASETS.TESTS[0]: results}
+    results = _jsonable(results)
+    if cfg.OUTPUT_DIR:
+        os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+        with open(os.path.join(cfg.OUTPUT_DIR, "results.json"), "w") as f:
+            json.dump(results, f, indent=1)
+    return results
+
+
 def _report(cfg, results):
     out = os.path.abspath(cfg.OUTPUT_DIR)
     log = logging.getLogger("reid_ext")
     if results:
-        if "Rank-1" in results:  # a single test set
-            results = {cfg.DATASETS.TESTS[0]: results}
-        log.info("Final results:\n%s", format_results(results))
+        log.info("Final results:\n%s", format_results(write_results(cfg, results)))
     log.info(
         "Outputs in %s: checkpoints model_*.pth (last one named in last_checkpoint), "
-        "log.txt, metrics.json, tensorboard events.out.tfevents.* "
+        "results.json, log.txt, metrics.json, tensorboard events.out.tfevents.* "
         "(view: tensorboard --logdir %s)", out, out)
 
 
@@ -62,6 +80,8 @@ def main(args):
         Checkpointer(model).load(cfg.MODEL.WEIGHTS)
         res = trainer_cls.test(cfg, model)  # logs the results table
         if comm.is_main_process():
+            if res:
+                write_results(cfg, res)
             _report(cfg, None)
         return res
     trainer = get_trainer_class(cfg)(cfg)

@@ -140,7 +140,7 @@ class NFormerTrainer(Trainer):
         if comm.is_main_process():
             ret.append(hooks.PeriodicCheckpointer(self.checkpointer, s.CHECKPOINT_PERIOD))
             ret.append(hooks.PeriodicWriter(self.build_writers(), cfg.SOLVER.LOG_PERIOD))
-        return ret
+        return self.write_eval_results(ret)
 
     def resume_or_load(self, resume=True):
         if resume and self.checkpointer.has_checkpoint():

@@ -10,6 +10,7 @@ What changes with respect to ``fastreid.engine.DefaultTrainer``:
 - logs every ``SOLVER.LOG_PERIOD`` iterations; optional ``SEED``.
 All fastreid hooks, the checkpointer, schedulers and ``--resume`` are fastreid's own.
 """
+import json
 import logging
 import os
 from collections import OrderedDict
@@ -17,6 +18,7 @@ from collections import OrderedDict
 import torch
 from fastreid.engine import DefaultTrainer, hooks
 from fastreid.engine.train_loop import TrainerBase
+from fastreid.evaluation.testing import flatten_results_dict
 from fastreid.modeling import build_model
 from fastreid.modeling.meta_arch import MGN, META_ARCH_REGISTRY, Baseline
 from fastreid.utils import comm
@@ -128,17 +130,51 @@ class Trainer(DefaultTrainer):
         self.register_hooks(self.build_hooks())
 
     def build_hooks(self):
-        ret = super().build_hooks()
+        self._writers_deferred = True  # fastreid's writer hook is replaced below: no files
+        try:
+            ret = super().build_hooks()
+        finally:
+            self._writers_deferred = False
         period = self.cfg.SOLVER.LOG_PERIOD
         for i, h in enumerate(ret):
             if isinstance(h, hooks.PeriodicWriter):
                 ret[i] = hooks.PeriodicWriter(self.build_writers(), period)
-        return ret
+        return self.write_eval_results(ret)
 
     def build_writers(self):
-        return [ProgressPrinter(self.max_iter),
-                JSONWriter(os.path.join(self.cfg.OUTPUT_DIR, "metrics.json")),
-                TensorboardXWriter(self.cfg.OUTPUT_DIR)]
+        if getattr(self, "_writers_deferred", False):
+            return []
+        self._metric_writers = [JSONWriter(os.path.join(self.cfg.OUTPUT_DIR, "metrics.json")),
+                                TensorboardXWriter(self.cfg.OUTPUT_DIR)]
+        return [ProgressPrinter(self.max_iter)] + self._metric_writers
+
+    def write_eval_results(self, hook_list):
+        """Make each EvalHook also write its results to metrics.json and tensorboard.
+
+        fastreid stores them at the iteration its writers have just written, and the
+        writers skip written iterations, so evaluation results never reached either file."""
+        for h in hook_list:
+            if isinstance(h, hooks.EvalHook):
+                h._func = self._writing(h._func)
+        return hook_list
+
+    def _writing(self, func):
+        def evaluate_and_write():
+            results = func()
+            if results and comm.is_main_process():
+                flat = {k: float(v) for k, v in flatten_results_dict(results).items()}
+                it = self.storage.iter
+                for w in getattr(self, "_metric_writers", []):
+                    if isinstance(w, JSONWriter):
+                        w._file_handle.write(json.dumps({**flat, "iteration": it},
+                                                        sort_keys=True) + "\n")
+                        w._file_handle.flush()
+                    elif isinstance(w, TensorboardXWriter):
+                        for k, v in flat.items():
+                            w._writer.add_scalar(k, v, it)
+                        w._writer.flush()
+            return results
+        return evaluate_and_write
 
     @classmethod
     def build_model(cls, cfg):

@@ -41,6 +41,15 @@ def k_reciprocal_distance(query, gallery, k1=20, k2=6, lambda_value=0.3, metric=
     return jaccard * (1 - lambda_value) + dist * lambda_value
 
 
+def expand_queries(cfg, q_feat, g_feat):
+    """Query expansion of ``TEST.AQE`` (fastreid's alpha-QE) when enabled, else unchanged:
+    (Q, D), (G, D) -> (Q, D), (G, D)."""
+    if not cfg.TEST.AQE.ENABLED:
+        return q_feat, g_feat
+    logger.info("Test with AQE setting")
+    return aqe(q_feat, g_feat, cfg.TEST.AQE.QE_TIME, cfg.TEST.AQE.QE_K, cfg.TEST.AQE.ALPHA)
+
+
 class ReidExtEvaluator(DatasetEvaluator):
     def __init__(self, cfg, num_query, output_dir=None, model=None):
         self.cfg = cfg
@@ -98,11 +107,7 @@ class ReidExtEvaluator(DatasetEvaluator):
             return {}
         query, gallery = self._split(data)
         cfg = self.cfg
-        q_feat, g_feat = query.feats, gallery.feats
-        if cfg.TEST.AQE.ENABLED:
-            logger.info("Test with AQE setting")
-            q_feat, g_feat = aqe(q_feat, g_feat, cfg.TEST.AQE.QE_TIME, cfg.TEST.AQE.QE_K,
-                                 cfg.TEST.AQE.ALPHA)
+        q_feat, g_feat = expand_queries(cfg, query.feats, gallery.feats)
         t0 = time.perf_counter()
         if cfg.TEST.RERANK.ENABLED:
             logger.info("Test with k-reciprocal re-ranking")

@@ -361,8 +361,11 @@ def _ms_per_query(t0, num_q):
 
 
 def export_codes(path, query, gallery, qp, gp, qa=None, ga=None):
-    """Save packed identity codes (and packed attribute codes), pids, camids, paths."""
+    """Save packed identity codes (and packed attribute codes), the float features the
+    codes are compared with, pids, camids and paths."""
     arrays = {"query_codes": qp.cpu().numpy(), "gallery_codes": gp.cpu().numpy(),
+              "query_feats": query.feats.float().cpu().numpy(),
+              "gallery_feats": gallery.feats.float().cpu().numpy(),
               "query_pids": np.asarray(query.pids), "gallery_pids": np.asarray(gallery.pids),
               "query_camids": np.asarray(query.camids),
               "gallery_camids": np.asarray(gallery.camids),

@@ -12,7 +12,7 @@ For each query q (all features L2-normalised):
 
 Step 4 uses ``y = (W G_n) q = W (G_n q) = W s_n``: the blurred features are never
 materialised (same value up to float rounding), so the cost per query is the n x n x D
-affinity plus the top-n search.
+affinity plus the top-n search (which reuses the query-gallery product).
 
 Distances returned by :func:`local_blurring_rerank` (ascending = LBR ranking):
 - top-n items: ``(1 - y) - 3``, i.e. the blurred cosine distance shifted into [-3, -1];
@@ -27,7 +27,7 @@ top-n order with ties broken by the original rank (stable sort).
 import torch
 import torch.nn.functional as F
 
-from ..utils.neighbors import topk_similarity
+from ..utils.neighbors import topk_rows, topk_similarity
 from .variants import EVAL_VARIANTS, VariantOutput
 
 _SHIFT = 3.0  # top-n distances (1 - y) - 3 lie in [-3, -1], below any cosine distance [0, 2]
@@ -96,9 +96,9 @@ def local_blurring_rerank(query, gallery, topn=50, tau=0.1, chunk=None):
     for s0 in range(0, q.size(0), chunk):
         qc = q[s0:s0 + chunk]
         d = dist[s0:s0 + chunk]
-        torch.mm(qc, g.t(), out=d)
+        torch.mm(qc, g.t(), out=d)  # similarities, shared by the top-n search
+        s, idx = topk_rows(d, n)
         d.neg_().add_(1.0)  # plain cosine distance
-        s, idx = topk_similarity(qc, g, n, normalize=False)
         y = _blur(qc, g, idx, s, tau)
         d.scatter_(1, idx, (1.0 - y) - _SHIFT)
     return dist

@@ -39,6 +39,28 @@ def _row_topk(sim, m, group=32):
 
 
 @torch.no_grad()
+def topk_rows(sim, k):
+    """Exact top-k of each row of a (Q, N) score matrix, largest first, equal scores in
+    ascending column order: -> (values (Q, k), indices (Q, k) int64)."""
+    k = min(k, sim.size(1))
+    # exact ties -> smaller index first: take a few extra, then stable-sort
+    extra = min(sim.size(1), k + 8)
+    v, i = _row_topk(sim, extra)
+    i, order = i.sort(dim=1)
+    v = v.gather(1, order)
+    v, order = v.sort(dim=1, descending=True, stable=True)
+    i = i.gather(1, order)
+    if extra < sim.size(1):
+        # a tie run reaching the end of the fetched window may hide smaller indices:
+        # redo those rows with a full stable sort (rare; one check per call)
+        tied = v[:, k - 1] <= v[:, -1]
+        if bool(tied.any()):
+            rows = tied.nonzero().squeeze(1)
+            fv, fi = sim[rows].sort(dim=1, descending=True, stable=True)
+            v[rows, :k], i[rows, :k] = fv[:, :k], fi[:, :k]
+    return v[:, :k], i[:, :k]
+
+
 def topk_similarity(query, gallery, k, normalize=True, chunk=None):
     """Top-k gallery items of each query by (cosine) similarity, largest first.
 
@@ -54,23 +76,8 @@ def topk_similarity(query, gallery, k, normalize=True, chunk=None):
     chunk = chunk or _chunk_rows(gallery.size(0))
     vals, idxs = [], []
     for s in range(0, query.size(0), chunk):
-        sim = query[s:s + chunk] @ gallery.T
-        # exact ties -> smaller index first: take a few extra, then stable-sort
-        extra = min(gallery.size(0), k + 8)
-        v, i = _row_topk(sim, extra)
-        i, order = i.sort(dim=1)
-        v = v.gather(1, order)
-        v, order = v.sort(dim=1, descending=True, stable=True)
-        i = i.gather(1, order)
-        if extra < gallery.size(0):
-            # a tie run reaching the end of the fetched window may hide smaller indices:
-            # redo those rows with a full stable sort (rare; one check per chunk)
-            tied = v[:, k - 1] <= v[:, -1]
-            if bool(tied.any()):
-                rows = tied.nonzero().squeeze(1)
-                fv, fi = sim[rows].sort(dim=1, descending=True, stable=True)
-                v[rows, :k], i[rows, :k] = fv[:, :k], fi[:, :k]
-        vals.append(v[:, :k])
-        idxs.append(i[:, :k])
+        v, i = topk_rows(query[s:s + chunk] @ gallery.T, k)
+        vals.append(v)
+        idxs.append(i)
     return torch.cat(vals), torch.cat(idxs)
 

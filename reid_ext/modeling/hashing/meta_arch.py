@@ -21,10 +21,15 @@ from .modules import AttributeGuidedAttention, AttributeHead, HashHead
 
 @META_ARCH_REGISTRY.register()
 class SSRHashing(nn.Module):
-    def __init__(self, cfg):
+    """``with_backbone=False`` builds only the part after the backbone (attribute head,
+    AAB, hash head, classifier), to be fed a feature map by another model through
+    :meth:`head_forward` (the SSR branch of ``CombinedReID``)."""
+
+    def __init__(self, cfg, with_backbone=True):
         super().__init__()
         h, a = cfg.MODEL.HASH, cfg.MODEL.ATTR
-        self.backbone = build_backbone(cfg)
+        if with_backbone:
+            self.backbone = build_backbone(cfg)
         channels = cfg.MODEL.BACKBONE.FEAT_DIM
         self.register_buffer("pixel_mean", torch.tensor(cfg.MODEL.PIXEL_MEAN).view(1, -1, 1, 1),
                              False)
@@ -60,7 +65,11 @@ class SSRHashing(nn.Module):
         return (images.to(self.device, non_blocking=True) - self.pixel_mean) / self.pixel_std
 
     def forward(self, batched_inputs):
-        feat = self.backbone(self.preprocess_image(batched_inputs))  # (B, C, H, W)
+        return self.head_forward(self.backbone(self.preprocess_image(batched_inputs)),
+                                 batched_inputs)
+
+    def head_forward(self, feat, batched_inputs):
+        """feat: (B, C, H, W) backbone map -> eval outputs dict, or the losses in training."""
         pooled = feat.mean(dim=(2, 3))
         attr_logits = self.attr_head(pooled) if self.attr_head is not None else None
         if self.aab is not None:
