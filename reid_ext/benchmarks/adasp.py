@@ -2,6 +2,7 @@
 
     python -m reid_ext.benchmarks.adasp [--batches 64 128 256] [--dim 2048] [--k 8]
                                         [--device cpu|cuda] [--repeats 20] [--threads N]
+                                        [--json PATH]
 
 Both losses get the same (B, D) float32 features (P = B / K identities x K images,
 clustered) with ``requires_grad``; one timing = loss forward + ``backward()`` on the
@@ -11,6 +12,7 @@ and the minimum
 triplet (goal: <= 2); the two losses alternate run by run. triplet_loss is called as in
 the official comparison configs: soft margin (margin 0), no feature normalisation, hard
 mining. AdaSP uses temp 0.04 and loss_type "adasp" (the three variants cost the same).
+``main`` returns the results as a dict (also written to ``--json``).
 """
 import argparse
 import platform
@@ -21,6 +23,7 @@ import torch
 from fastreid.modeling.losses import triplet_loss
 
 from reid_ext.modeling.losses import adasp_loss
+from reid_ext.benchmarks import save_json
 
 
 def make_batch(batch, dim, k, device, seed=0):
@@ -62,6 +65,7 @@ def main(argv=None):
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -77,11 +81,16 @@ def main(argv=None):
           f"{'adasp min':>10} {'triplet min':>12} {'ratio':>6}")
     adasp = lambda x, t: adasp_loss(x, t, 0.04, "adasp")  # noqa: E731
     triplet = lambda x, t: triplet_loss(x, t, 0.0, False, True)  # noqa: E731
+    res = {"device": str(device), "device_name": name, "threads": torch.get_num_threads(),
+           "dim": args.dim, "k": args.k, "repeats": args.repeats, "goal": 2.0, "rows": []}
     for b in args.batches:
         feats, targets = make_batch(b, args.dim, args.k, device)
         (ta, ma), (tt, mt) = time_pair((adasp, triplet), feats, targets, args.repeats, device)
         print(f"{b:>6} {ta * 1e3:>10.2f} {tt * 1e3:>11.2f} {ta / tt:>6.2f}   "
               f"{ma * 1e3:>10.2f} {mt * 1e3:>12.2f} {ma / mt:>6.2f}")
+        res["rows"].append({"batch": b, "adasp_median_s": ta, "triplet_median_s": tt,
+                            "adasp_min_s": ma, "triplet_min_s": mt})
+    return save_json(args.json, res)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python -m reid_ext.benchmarks.c2f [--device cpu|cuda] [--batch 1] [--backbone-batch 2]
                                       [--repeats 3] [--skip-materialized-above 0] [--out FILE.md]
+                                      [--maps 96x96x256 48x48x512] [--kinds ...] [--json PATH]
 
 Every case runs in a fresh subprocess: forward + backward of one attention block
 (norm scale set to 1 so the attention path is live) on a (B, C, H, W) map, at the layer-1
@@ -22,6 +23,9 @@ Kinds: ``c2f`` (ours), ``full`` (exact attention through the fused
 the (HW)^2 map explicitly: what classic self-attention code, and the paper, compare
 against), ``nonlocal`` (``fastreid.layers.Non_local``: inner width 1, 1/N-normalised,
 materialises the (HW)^2 map), ``none`` (backbone only).
+``--maps`` replaces the two block maps and ``--kinds`` the four block kinds (c2f is
+always run: it is the reference of the ratios), e.g. for a quick run; ``main``
+returns the results as a dict (also written to ``--json``).
 """
 import argparse
 import json
@@ -32,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+from reid_ext.benchmarks import save_json
 
 BLOCK_MAPS = [(96, 96, 256), (48, 48, 512)]
 BLOCK_KINDS = ["c2f", "full", "full-materialized", "nonlocal"]
@@ -147,7 +152,13 @@ def main(argv=None):
                     help="skip full-materialized blocks with H*W above this (0 = never skip)")
     ap.add_argument("--no-backbone", action="store_true")
     ap.add_argument("--out", help="also write the markdown table to this file")
+    ap.add_argument("--maps", nargs="+", default=[f"{h}x{w}x{c}" for h, w, c in BLOCK_MAPS],
+                    help="block maps as HxWxC")
+    ap.add_argument("--kinds", nargs="+", default=BLOCK_KINDS, choices=BLOCK_KINDS,
+                    help="block kinds to run (c2f is always run)")
+    ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args(argv)
+    kinds = [k for k in BLOCK_KINDS if k == "c2f" or k in args.kinds]
 
     if args.case:
         case = json.loads(args.case)
@@ -161,6 +172,8 @@ def main(argv=None):
     common = {"device": args.device, "repeats": args.repeats, "heads": args.heads,
               "patch": args.patch, "threads": args.threads}
     lines = []
+    out = {"device": args.device, "batch": args.batch, "heads": args.heads, "patch": args.patch,
+           "repeats": args.repeats, "blocks": [], "backbone": {}}
 
     def emit(s=""):
         print(s, flush=True)
@@ -176,16 +189,17 @@ def main(argv=None):
     emit()
     emit("| map (H×W×C) | block | fwd+bwd ms | peak MB | time vs c2f | memory vs c2f |")
     emit("|---|---|---|---|---|---|")
-    for h, w, c in BLOCK_MAPS:
+    for h, w, c in [tuple(int(v) for v in m.lower().split("x")) for m in args.maps]:
         results = {}
-        for kind in BLOCK_KINDS:
+        for kind in kinds:
             if kind == "full-materialized" and args.skip_materialized_above and h * w > args.skip_materialized_above:
                 results[kind] = {"error": "skipped"}
                 continue
             results[kind] = _spawn(dict(common, what="block", kind=kind, batch=args.batch, h=h, w=w, c=c),
                                    args.timeout)
         ref = results["c2f"]
-        for kind in BLOCK_KINDS:
+        out["blocks"].append({"h": h, "w": w, "c": c, "results": results})
+        for kind in kinds:
             r = results[kind]
             t, m = _fmt(r)
             if "error" in r or "error" in ref:
@@ -200,6 +214,7 @@ def main(argv=None):
         emit("|---|---|---|---|")
         results = {k: _spawn(dict(common, what="backbone", kind=k, batch=args.backbone_batch), args.timeout)
                    for k in BACKBONE_KINDS}
+        out["backbone"] = results
         for kind in BACKBONE_KINDS:
             r, ref = results[kind], results["none"]
             t, m = _fmt(r)
@@ -209,6 +224,7 @@ def main(argv=None):
     if args.out:
         with open(args.out, "w") as f:
             f.write("\n".join(lines) + "\n")
+    return save_json(args.json, out)
 
 
 if __name__ == "__main__":

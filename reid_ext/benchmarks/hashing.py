@@ -13,6 +13,7 @@
    is shown for reference.
 Random data (the speed does not depend on the values; stage-1 ties are as frequent as
 with real 30-bit attribute codes or more). Times are medians of ``--repeat`` runs.
+``main`` returns the results as a dict (also written to ``--json``).
 """
 import argparse
 import platform
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from ..evaluation.hashing import afr_rank, hamming_rank, pack_bits
 from ..evaluation.rank import rank_by_distance
 from ..utils.neighbors import topk_similarity
+from reid_ext.benchmarks import save_json
 
 
 def _time(fn, repeat):
@@ -86,7 +88,9 @@ def full_ranking(args, gen):
     print(f"| AFR, {args.attr_bits} attr bits + {args.bits} bits, w={args.w} | "
           f"{t_afr / q * 1e3:.2f} | {t_float / t_afr:.1f}x | {code_bytes + attr_bytes} | "
           f"{float_bytes / (code_bytes + attr_bytes):.1f}x |")
-    return t_float / t_afr
+    return {"queries": q, "gallery": args.gallery, "float_s": t_float, "hamming_s": t_ham,
+            "afr_s": t_afr, "float_bytes": float_bytes, "hamming_bytes": code_bytes,
+            "afr_bytes": code_bytes + attr_bytes}
 
 
 def topk_search(args, gen):
@@ -123,6 +127,12 @@ def topk_search(args, gen):
     print("|---|---|---|---|")
     for name, t, b in rows:
         print(f"| {name} | {t / q * 1e3:.2f} | {t_float / t:.1f}x | {b} |")
+    out = {"queries": q, "gallery": n, "requested_gallery": args.topk_gallery, "k": k,
+           "float_s": t_float, "afr_s": t_afr, "float_bytes": args.dim * 4,
+           "afr_bytes": gc.size(1) + ga.size(1)}
+    if len(rows) > 2:
+        out["faiss_binary_s"] = rows[2][1]
+    return out
 
 
 def main(argv=None):
@@ -137,14 +147,19 @@ def main(argv=None):
     p.add_argument("--topk", type=int, default=100)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", help="also write the results to this JSON file")
     args = p.parse_args(argv)
     gen = torch.Generator().manual_seed(args.seed)
     print(f"machine: {platform.machine()} {platform.processor() or ''}, torch threads "
           f"{torch.get_num_threads()}, torch {torch.__version__}, numpy {np.__version__}, CPU")
-    speedup = full_ranking(args, gen)
+    res = {"threads": torch.get_num_threads(), "dim": args.dim, "bits": args.bits,
+           "attr_bits": args.attr_bits, "w": args.w, "goal": 15.0}
+    res["full"] = full = full_ranking(args, gen)
+    speedup = full["float_s"] / full["afr_s"]
     print(f"\nAFR vs float32 full ranking: {speedup:.1f}x (goal >= 15x)")
     if args.topk_gallery:
-        topk_search(args, gen)
+        res["topk"] = topk_search(args, gen)
+    return save_json(args.json, res)
 
 
 if __name__ == "__main__":

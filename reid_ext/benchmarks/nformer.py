@@ -1,7 +1,7 @@
 """NFormer inference at scale: gathered LAA/RNS vs the bare N x N similarity products.
 
     python -m reid_ext.benchmarks.nformer [--sizes 20000 50000 100000] [--dim 256]
-        [--depth 4] [--device cpu] [--threads T] [--dense-n 4000]
+        [--depth 4] [--device cpu] [--threads T] [--dense-n 4000] [--json PATH]
 
 For every N (one subprocess each, so the peak memory is its own): an NFormer (d = --dim,
 --depth layers, 2 heads, 5 landmarks, top-20) in eval mode over N random features, timed
@@ -15,10 +15,10 @@ goals: <= 1.5x and <= 4 GB above the input at N = 100k. The official dense code 
 hold about 3 (1, 2, N, N) fp32 tensors, printed as "dense GB (estimate)".
 At --dense-n the official dense formula is also run (a reference written from the
 official code's description) and compared with ours on the same landmarks.
+``main`` returns one dict per N (also written to ``--json``).
 """
 import argparse
 import json
-import math
 import os
 import resource
 import subprocess
@@ -26,6 +26,7 @@ import sys
 import time
 
 import torch
+from reid_ext.benchmarks import save_json
 
 
 def _rss_bytes():
@@ -113,6 +114,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--dense-n", type=int, default=4000, help="also run the dense reference "
                    "at this N (0 = skip)")
+    p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--dense", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -145,6 +147,8 @@ def main(argv=None):
               f"{r['products_after_s']:.2f}) | ratio {r['ratio']:.2f}x (goal <= 1.5) | "
               f"peak above input {r['peak_above_input_GB']:.2f} GB (goal <= 4) | dense GB "
               f"(estimate) {r['dense_GB_estimate']:.1f}{extra}", flush=True)
+    save_json(args.json, {"sizes": args.sizes, "dense_n": args.dense_n, "goal_ratio": 1.5,
+                          "goal_peak_GB": 4.0, "rows": rows})
     return rows
 
 

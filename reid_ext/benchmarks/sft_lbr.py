@@ -1,6 +1,7 @@
 """LBR vs fastreid's k-reciprocal re-ranking on the same features: time, peak memory, mAP.
 
     python -m reid_ext.benchmarks.sft_lbr [--scales 0.25 1.0] [--krecip-max-scale 0.25]
+                                          [--json PATH]
 
 Features: clustered synthetic identities (Market-sized by default: 3,368 queries x
 15,913 gallery, 2048-d, 750 test identities, 6 cameras, plus distractors), so that
@@ -10,7 +11,8 @@ images per identity). k-reciprocal (``reid_ext.evaluation.
 k_reciprocal_distance``: faiss CPU search + Jaccard, k1 20, k2 6, lambda .3) runs only
 up to ``--krecip-max-scale`` because it is O(N^2) in memory and slow on few cores; LBR
 (n 50, tau .1) runs at every scale. Each method runs in a fresh process; peak memory
-is that process's peak RSS minus its RSS once the features are built.
+is that process's peak RSS minus its RSS once the features are built. ``main`` returns
+one dict per (scale, method) (also written to ``--json``).
 """
 import argparse
 import multiprocessing as mp
@@ -19,8 +21,8 @@ import platform
 import resource
 import time
 
-import numpy as np
 import torch
+from reid_ext.benchmarks import save_json
 
 
 
@@ -108,6 +110,7 @@ def main(argv=None):
     ap.add_argument("--scales", type=float, nargs="+", default=[0.25, 1.0])
     ap.add_argument("--krecip-max-scale", type=float, default=0.25)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args(argv)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__}, {args.threads} threads, device cpu")
@@ -126,6 +129,7 @@ def main(argv=None):
         if "krecip" in res:
             print(f"   -> k-reciprocal / LBR time at {nq} x {ng}: "
                   f"{res['krecip']['seconds'] / res['lbr']['seconds']:.1f}x", flush=True)
+    save_json(args.json, {"threads": args.threads, "dim": args.dim, "goal": 50.0, "rows": rows})
     return rows
 
 
