@@ -42,10 +42,15 @@ def _parse(argv):
 
 
 def dry_run(rows):
-    logging.getLogger("reid_ext.engine").setLevel(logging.ERROR)  # per-model build chatter
     configs = list(dict.fromkeys([c for r in rows for c in (*r.requires, r.config)]))
     unpublished = [c for paper in UNPUBLISHED.values() for c in paper]
-    builds = {c: build_check(c) for c in configs + unpublished}
+    engine_log = logging.getLogger("reid_ext.engine")
+    level = engine_log.level
+    engine_log.setLevel(logging.ERROR)  # per-model build chatter
+    try:
+        builds = {c: build_check(c) for c in configs + unpublished}
+    finally:
+        engine_log.setLevel(level)
     print(dry_run_table(rows, builds))
     print("Papers without a published number (their configs are checked too):\n")
     print(markdown(["paper", "config", "builds on CPU"],

@@ -6,8 +6,8 @@ Trains ``projects/Combined/configs/synth_stage1.yml`` (as shipped, CPU) with com
 switched off one at a time from the full model backwards (each row adds one component to
 the row above), then stage 2 (the NFormer) on the full model, with
 ``reid_ext.reproduce.harness.train`` (one subprocess per row; finished rows are reused,
-interrupted ones resumed). LBR is reported for every row; Hamming/AFR for the rows with
-the SSR branch.
+interrupted ones resumed), then leave-one-out rows (the full stage-1 model minus one
+component). LBR is reported for every row; Hamming/AFR for the rows with the SSR branch.
 """
 import argparse
 import os
@@ -30,6 +30,9 @@ ROWS = [  # (name, overrides of synth_stage1.yml)
     ("+ SFT (training)", BASELINE),
     ("+ SSR hash branch = CombinedReID stage 1", []),
 ]
+LEAVE_ONE_OUT = [  # the full stage-1 model with one component removed
+    ("full model without SFT", ["MODEL.HEADS.SFT.ENABLED", "False"]),
+]
 
 
 def _slug(name):
@@ -48,20 +51,29 @@ def main(argv=None):
     p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE for every row")
     args = p.parse_args(argv)
     lines, full = [], None
-    for i, (name, opts) in enumerate(ROWS):
+
+    def stage1_row(i, name, opts):
         out = os.path.join(args.logs, f"{i}_{_slug(name)}")
         res = train(STAGE1, opts + args.opts + ["OUTPUT_DIR", out])["SynthPerson"]
         hashing = {k: v for k, v in res.items() if isinstance(v, dict) and k.startswith("hash")}
         lines.append([name, _cell(res), _cell(res, "LBR"),
                       " ; ".join(f"{k}: {_cell(v)}" for k, v in hashing.items()), ""])
         print(lines[-1], flush=True)
-        full = out
-    res = train(STAGE2, args.opts + ["MODEL.NFORMER.STAGE1_WEIGHTS",
-                                     os.path.join(full, "model_final.pth"),
-                                     "OUTPUT_DIR", os.path.join(args.logs, "nformer_stage2")])
-    res = res["SynthPerson"]
-    lines.append(["+ NFormer (stage 2, test time)", _cell(res), _cell(res, "LBR"), "",
-                  _cell(res, "NFormer")])
+        return out
+
+    def stage2_row(name, stage1_out, opts, out_name):
+        res = train(STAGE2, opts + args.opts + [
+            "MODEL.NFORMER.STAGE1_WEIGHTS", os.path.join(stage1_out, "model_final.pth"),
+            "OUTPUT_DIR", os.path.join(args.logs, out_name)])["SynthPerson"]
+        lines.append([name, _cell(res), _cell(res, "LBR"), "", _cell(res, "NFormer")])
+        print(lines[-1], flush=True)
+
+    for i, (name, opts) in enumerate(ROWS):
+        full = stage1_row(i, name, opts)
+    stage2_row("+ NFormer (stage 2, test time)", full, [], "nformer_stage2")
+    for i, (name, opts) in enumerate(LEAVE_ONE_OUT, len(ROWS)):
+        out = stage1_row(i, name, opts)
+        stage2_row(f"{name}, + NFormer (stage 2)", out, opts, f"nformer_stage2_{i}")
     table = markdown(["row", "plain cosine R1 / mAP", "+ LBR R1 / mAP",
                       "SSR codes: Hamming, AFR R1 / mAP", "+ NFormer R1 / mAP"], lines)
     print(table)
