@@ -192,7 +192,9 @@ def hashing_rows(r, args, device):
     q = f["queries"]
     status = f"speed {_status(speed >= goal)}, memory {_status(mem >= 32)}"
     if mem < 32 and f["float_bytes"] == 32 * f["hamming_bytes"] and r["attr_bits"] <= 32:
-        status += f" ({mem:.1f}×: the {r['attr_bits']} attribute bits take their own 4-byte word)"
+        status += (f" ({mem:.1f}×: {r['bits']} + {r['attr_bits']} bits need "
+                   f"{f['afr_bytes']:.0f} bytes > {f['float_bytes'] // 32:.0f}; the identity code "
+                   f"alone is 32×)")
     rows = [Row("SSR hashing", f"AFR ({r['attr_bits']} + {r['bits']} bits, w = {r['w']}) vs float32 cosine, "
                                f"full ranking, {q:,} × {f['gallery']:,}, {r['dim']}-d, cpu",
                 f"≥ {goal:g}× faster, 32× less memory/item",
