@@ -20,6 +20,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["reid_ext", "reid_ext.*"]),
+    package_data={"reid_ext.data": ["splits/*.json"]},
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",
@@ -43,5 +44,6 @@ setup(
         "reid-train=reid_ext.train_net:cli",
         "reid-reproduce=reid_ext.reproduce.__main__:cli",
         "reid-visualize=reid_ext.visualize.cli:main",
+        "reid-protocol=reid_ext.protocol.__main__:cli",
     ]},
 )

@@ -16,6 +16,7 @@ def add_base_config(cfg):
     """Keys of the foundation (trainer, logging, synthetic data)."""
     add_key(cfg, "SEED", -1)  # global RNG seed; negative = not seeded
     add_key(cfg, "ENGINE.TRAINER", "Trainer")  # trainer class from reid_ext.engine.TRAINER_REGISTRY
+    add_key(cfg, "TEST.CMC_RANKS", [1, 5, 10])  # CMC ranks reported (Rank-k columns)
     add_key(cfg, "SOLVER.LOG_PERIOD", 20)  # iterations between console/metrics.json/tensorboard writes
     # Synthetic datasets (SynthPerson, SynthVehicle). 0 / [] = the dataset's own default.
     add_key(cfg, "DATASETS.SYNTH.NUM_TRAIN_IDS", 0)  # identities in the training split
@@ -24,6 +25,9 @@ def add_base_config(cfg):
     add_key(cfg, "DATASETS.SYNTH.NUM_CAMS", 0)  # number of cameras
     add_key(cfg, "DATASETS.SYNTH.SIZE", [])  # rendered image size [H, W]
     add_key(cfg, "DATASETS.SYNTH.SEED", 0)  # generator seed (part of the cache folder name)
+    # VIPeRSplit: the standard 10-split single-shot protocol of VIPeR
+    add_key(cfg, "DATASETS.VIPER.SPLIT", 0)  # which split (0-9) of the splits file
+    add_key(cfg, "DATASETS.VIPER.SPLITS_FILE", "")  # "" = reid_ext/data/splits/viper.json (shipped)
     return cfg
 
 

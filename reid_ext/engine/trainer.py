@@ -129,6 +129,17 @@ class Trainer(DefaultTrainer):
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
 
+    def train(self):
+        """fastreid's training loop; resumed from the final checkpoint (a run stopped
+        after training, before or during its evaluation), it only evaluates: fastreid's
+        loop would then fail in its EvalHook (``self.epoch`` is never set)."""
+        if self.start_epoch >= self.max_epoch:
+            logger.info("Resumed at the end of training (epoch %d of %d): evaluating only",
+                        self.start_epoch, self.max_epoch)
+            self._last_eval_results = self.test(self.cfg, self._trainer.model)
+            return self._last_eval_results if comm.is_main_process() else None
+        return super().train()
+
     def build_hooks(self):
         self._writers_deferred = True  # fastreid's writer hook is replaced below: no files
         try:

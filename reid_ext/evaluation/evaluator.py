@@ -99,7 +99,7 @@ class ReidExtEvaluator(DatasetEvaluator):
             out = evaluate_ranking(ranking, *args)
         else:
             out = evaluate_rank(dist, *args)
-        return summarize(*out)
+        return summarize(*out, ranks=tuple(self.cfg.TEST.get("CMC_RANKS", (1, 5, 10))))
 
     def evaluate(self):
         data = self._gathered()

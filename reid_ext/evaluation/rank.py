@@ -66,9 +66,10 @@ def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50):
                             max_rank)
 
 
-def summarize(cmc, all_ap, all_inp):
-    """The metric dict fastreid reports (percent), ``metric`` = (mAP + R1) / 2."""
+def summarize(cmc, all_ap, all_inp, ranks=(1, 5, 10)):
+    """The metric dict fastreid reports (percent), ``metric`` = (mAP + R1) / 2; CMC at
+    ``ranks`` (fastreid's 1, 5, 10 by default; ``TEST.CMC_RANKS``)."""
     m_ap, m_inp = float(np.mean(all_ap)), float(np.mean(all_inp))
-    out = {f"Rank-{r}": float(cmc[min(r, len(cmc)) - 1]) * 100 for r in (1, 5, 10)}
+    out = {f"Rank-{r}": float(cmc[min(r, len(cmc)) - 1]) * 100 for r in ranks}
     out.update({"mAP": m_ap * 100, "mINP": m_inp * 100, "metric": (m_ap + float(cmc[0])) / 2 * 100})
     return out

@@ -1,7 +1,8 @@
 """``build_resnet_c2f_backbone``: fastreid's ResNet with attention blocks inserted.
 
 The ResNet is fastreid's own (``fastreid.modeling.backbones.resnet``, depth 18x/34x/50x/
-101x, IBN-a, SE, last stride), built by fastreid's ``build_resnet_backbone`` so that
+101x, IBN-a, SE, last stride), built by fastreid's ``build_resnet_backbone`` (weights from a file checked by
+``load_pretrained``) so that
 pretrained weights load exactly as they do for the plain ResNet. Attention blocks are
 then inserted the way fastreid inserts its non-local blocks: module lists ``NL_1..NL_4``
 applied after the last ``LAYERS[i]`` blocks of stage i (indices ``NL_i_idx``), which
@@ -13,10 +14,10 @@ Config: ``MODEL.BACKBONE.ATTENTION.{TYPE, LAYERS, HEADS, PATCH_SIZE}`` (reid_ext
 """
 from fastreid.layers import Non_local
 from fastreid.modeling.backbones import BACKBONE_REGISTRY
-from fastreid.modeling.backbones.resnet import build_resnet_backbone
 from torch import nn
 
 from .c2f import C2FAttention, FullSelfAttention
+from .resnet import build_checked_resnet
 
 ATTENTION_TYPES = ("c2f", "full", "nonlocal", "none")
 _STAGE_PLANES = (64, 128, 256, 512)
@@ -67,6 +68,7 @@ def build_resnet_c2f_backbone(cfg):
         raise ValueError("build_resnet_c2f_backbone: MODEL.BACKBONE.WITH_NL must be False; "
                          "use MODEL.BACKBONE.ATTENTION.TYPE nonlocal for fastreid's non-local blocks")
     att = cfg.MODEL.BACKBONE.ATTENTION
-    resnet = build_resnet_backbone(cfg)  # builds and loads pretrained weights (strict=False)
+    # fastreid's ResNet + checked weights; the attention blocks are new (built after loading)
+    resnet = build_checked_resnet(cfg)
     return insert_attention(resnet, str(att.TYPE).lower(), list(att.LAYERS), int(att.HEADS),
                             int(att.PATCH_SIZE), cfg.MODEL.BACKBONE.NORM)

@@ -1,0 +1,90 @@
+"""The VIPeR protocol: its variants and the pages its table goes to.
+
+Every variant is a config of ``projects/VIPeR/configs`` (one ``_BASE_``), trained and
+evaluated on splits of ``reid_ext/data/splits/viper.json``; results files go to
+``docs/benchmarks/viper/<variant>/split<k>.json``. Adding a variant = one config file and
+one :class:`~reid_ext.protocol.runner.Variant` line below (plus a row of a table).
+"""
+import os
+
+from .report import markdown, paired_rows, per_split_rows, replace_block, summary_rows
+from .runner import Protocol, Variant, resolve
+
+CFG = "projects/VIPeR/configs"
+ALL, FIVE = tuple(range(10)), tuple(range(5))
+
+VARIANTS = [
+    Variant("baseline", "Baseline: CE + triplet (soft margin, batch-hard)", f"{CFG}/baseline.yml",
+            splits=ALL),
+    Variant("ce_adasp", "CE + AdaSP", f"{CFG}/ce_adasp.yml", splits=ALL, baseline="baseline"),
+    Variant("ce_sp-h", "CE + SP-H", f"{CFG}/ce_sp-h.yml", splits=FIVE, baseline="baseline"),
+    Variant("ce_sp-lh", "CE + SP-LH", f"{CFG}/ce_sp-lh.yml", splits=FIVE, baseline="baseline"),
+    Variant("adasp", "AdaSP alone", f"{CFG}/adasp.yml", splits=FIVE, baseline="triplet"),
+    Variant("sp-h", "SP-H alone", f"{CFG}/sp-h.yml", splits=FIVE, baseline="triplet"),
+    Variant("sp-lh", "SP-LH alone", f"{CFG}/sp-lh.yml", splits=FIVE, baseline="triplet"),
+    Variant("triplet", "Triplet alone (soft margin, batch-hard)", f"{CFG}/triplet.yml",
+            splits=FIVE, baseline="baseline"),
+]
+
+PROTOCOL = Protocol(
+    name="viper", variants=VARIANTS, results_dir="docs/benchmarks/viper",
+    logs_dir="logs/protocol/viper", test_set="VIPeRSplit",
+    split_opts=lambda s: ["DATASETS.VIPER.SPLIT", str(s), "SEED", str(s)], num_splits=10)
+
+COMMAND = ("FASTREID_DATASETS=../shared/data python -m reid_ext.protocol viper "
+           "--jobs 2 --threads 1")
+PAGE = "docs/benchmarks/viper.md"
+
+
+def _row(v):
+    return (v.label, v.name, "")
+
+
+def pairwise_tables(found, variants):
+    """The AdaSP family: summary, paired differences, per-split Rank-1."""
+    rows = [_row(v) for v in variants]
+    header = ["variant", "splits", *("Rank-1", "Rank-5", "Rank-10", "Rank-20", "mAP"),
+              "CPU min/run"]
+    out = [markdown(header, summary_rows(PROTOCOL, found, rows))]
+    pairs = [(f"{v.label} − {PROTOCOL.variant(v.baseline).label.split(':')[0]}",
+              (v.name, ""), (v.baseline, "")) for v in variants if v.baseline]
+    out.append("Paired differences (same splits; mean ± std over the splits, and on how many "
+               "the variant is better):\n")
+    out.append(markdown(["difference", "splits", "Rank-1", "Rank-20", "mAP"],
+                        paired_rows(PROTOCOL, found, pairs)))
+    splits, lines = per_split_rows(found, rows)
+    out.append("Rank-1 per split:\n")
+    out.append(markdown(["variant", *[f"split {s}" for s in splits]], lines))
+    return "\n".join(out)
+
+
+def write_pages(found, stale, machine_text, extra_sections=()):
+    """docs/benchmarks/viper.md (whole page), the VIPeR block of BENCHMARKS.md and of
+    projects/AdaSP/README.md."""
+    pairwise = [v for v in VARIANTS]
+    table = pairwise_tables(found, pairwise)
+    intro = open(resolve("projects/VIPeR/TABLE_INTRO.md")).read().rstrip()
+    page = [f"# VIPeR: the standard 10-split protocol\n\n{intro}\n",
+            f"Machine: {machine_text}.\n\nReproduce (reuses the results files below, runs "
+            f"what is missing): `{COMMAND}`\n(`python -m reid_ext.protocol viper --report` "
+            f"only rewrites the tables from the files.)\n",
+            "## Baseline and the pairwise losses of AdaSP\n", table]
+    page += list(extra_sections)
+    page.append("## Where the numbers come from\n\nOne results file per run: "
+                "`docs/benchmarks/viper/<variant>/split<k>.json` (metrics, config hash, split, "
+                "CPU and wall seconds, machine).")
+    if stale:
+        page.append("\nStale results files (another config; not counted): "
+                    + ", ".join(f"`{os.path.relpath(p, resolve('.'))}`" for p in stale))
+    with open(resolve(PAGE), "w") as f:
+        f.write("\n".join(page).rstrip() + "\n")
+    short = pairwise_tables(found, pairwise).split("Rank-1 per split:")[0].rstrip()
+    replace_block(resolve("BENCHMARKS.md"), "viper",
+                  f"## VIPeR (real images, 10-split protocol)\n\n{short}\n\n"
+                  f"Per-split numbers, CPU time and the reading: [{PAGE}]({PAGE}). "
+                  f"Command: `{COMMAND}`.")
+    replace_block(resolve("projects/AdaSP/README.md"), "viper",
+                  f"## On VIPeR (real images)\n\n{short}\n\nPer-split numbers, the recipe and "
+                  f"the reading: [../../{PAGE}](../../{PAGE}); configs in "
+                  f"[projects/VIPeR](../VIPeR).")
+    return resolve(PAGE)
