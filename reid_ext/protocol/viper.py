@@ -11,7 +11,7 @@ from .report import markdown, paired_rows, per_split_rows, replace_block, summar
 from .runner import Protocol, Variant, resolve
 
 CFG = "projects/VIPeR/configs"
-ALL, FIVE = tuple(range(10)), tuple(range(5))
+ALL, FIVE, THREE = tuple(range(10)), tuple(range(5)), tuple(range(3))
 
 VARIANTS = [
     Variant("baseline", "Baseline: CE + triplet (soft margin, batch-hard)", f"{CFG}/baseline.yml",
@@ -24,6 +24,12 @@ VARIANTS = [
     Variant("sp-lh", "SP-LH alone", f"{CFG}/sp-lh.yml", splits=FIVE, baseline="triplet"),
     Variant("triplet", "Triplet alone (soft margin, batch-hard)", f"{CFG}/triplet.yml",
             splits=FIVE, baseline="baseline"),
+    # ablations isolating why CE + AdaSP falls below the baseline (projects/VIPeR/README.md)
+    Variant("ce", "Ablation: CE alone", f"{CFG}/ce.yml", splits=THREE, baseline="baseline"),
+    Variant("ce_adasp_w1", "Ablation: CE + AdaSP × 1.0", f"{CFG}/ce_adasp_w1.yml",
+            splits=THREE, baseline="baseline"),
+    Variant("ce_triplet_after", "Ablation: CE + triplet on the BN-neck feature",
+            f"{CFG}/ce_triplet_after.yml", splits=THREE, baseline="baseline"),
 ]
 
 PROTOCOL = Protocol(
