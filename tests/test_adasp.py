@@ -199,3 +199,35 @@ def test_module_and_registered_loss_use_config_keys():
     expected = 0.5 * adasp_loss(x, t, 0.04, "sp-h")
     assert torch.allclose(out["loss_adasp"], expected)
     assert torch.allclose(AdaSP(0.04, "sp-h")(x, t), expected / 0.5)
+
+
+def test_two_images_per_identity_collapse_the_three_types():
+    """K = 2 (VIPeR): each identity has one cross pair s, so h = s/t - log 2 and
+    e = s/t + log 2 up to exp(-(1 - s)/t) terms: SP-H, SP-LH and AdaSP give the same
+    gradient and differ only by a constant logit shift (<= 2 log 2, i.e. a cosine
+    margin of 2 t log 2). The VIPeR README relies on this."""
+    torch.manual_seed(0)
+    P, temp = 16, 0.04
+    base = F.normalize(torch.randn(P, 64), dim=1)
+    x = (base.repeat_interleave(2, 0) + 0.6 * torch.randn(2 * P, 64)).double()
+    y = torch.arange(P).repeat_interleave(2)
+    grads, losses = {}, {}
+    for t in ("sp-h", "sp-lh", "adasp"):
+        f = x.clone().requires_grad_(True)
+        loss = adasp_loss(f, y, temp, t)
+        loss.backward()
+        grads[t], losses[t] = f.grad, loss.item()
+    for t in ("sp-lh", "adasp"):
+        cos = F.cosine_similarity(grads[t].flatten(), grads["sp-h"].flatten(), dim=0)
+        assert cos > 0.99, (t, cos)
+    assert losses["sp-h"] > losses["adasp"] > losses["sp-lh"]
+    # the shift: SP-H's loss is SP-LH's with every positive logit lowered by 2 log 2
+    fn = F.normalize(x, dim=1)
+    z = fn @ fn.T / temp
+    same = y[:, None] == y[None, :]
+    n = torch.stack([torch.logsumexp(z[y == c][:, y != c].flatten(), 0) for c in range(P)])
+    s = z[0::2, 1].new_tensor([z[2 * c, 2 * c + 1] for c in range(P)])
+    assert same.sum() == 4 * P and (s * temp < 0.9).all()
+    shifted = F.softplus(n - (s + math.log(2))).mean()  # SP-LH with hard positives
+    assert losses["sp-lh"] == pytest.approx(shifted.item(), rel=1e-3)
+    assert losses["sp-h"] == pytest.approx(F.softplus(n - (s - math.log(2))).mean().item(), rel=1e-3)
