@@ -9,6 +9,7 @@ from reid_ext.data import ITEM_ANNOTATORS
 from reid_ext.data.attributes import (DUKE_FIELDS, MARKET_FIELDS, MARKET_NAMES,
                                       AttributeFileError, annotate_attributes,
                                       load_attribute_table)
+from reid_ext.data.synthetic import person
 
 # Market's real train field order (differs from the test order)
 MARKET_TRAIN_ORDER = ["age", "backpack", "bag", "handbag", "downblack", "downblue", "downbrown",
@@ -122,7 +123,6 @@ def test_annotator_joins_by_identity(tmp_path):
 
 
 def test_synthperson_writer_is_read_like_market(tmp_path):
-    person = pytest.importorskip("reid_ext.data.synthetic.person")
     rng = np.random.default_rng(4)
     people = {p: person.random_person(rng) for p in (1, 2, 3)}
     path = str(tmp_path / "synth_person_attribute.mat")

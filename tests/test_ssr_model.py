@@ -5,7 +5,8 @@ import torch
 from fastreid.modeling import build_model
 
 from reid_ext.config import get_cfg
-from reid_ext.evaluation import EVAL_VARIANTS, FeatureSet, ReidExtEvaluator
+from reid_ext.evaluation import (EVAL_VARIANTS, FeatureSet, ReidExtEvaluator,
+                                 check_variant_configs)
 from reid_ext.evaluation.hashing import afr_rank, hamming_rank, pack_bits, ssr_hashing
 from reid_ext.modeling.hashing import (AttributeGuidedAttention, HashHead, attribute_bce,
                                        binarize, relax, split_bits, ssr_loss)
@@ -155,3 +156,29 @@ def test_variant_rankings_equal_functional_cores():
     q.extras.pop("attr_logits")
     with pytest.raises(KeyError, match="attr_logits"):
         ssr_hashing(cfg, q, gal, None)
+
+
+def test_hashing_with_aqe_is_refused_naming_both_keys():
+    """TEST.AQE would expand the float features but not the codes: the combination stops,
+    in the variant (evaluator, Python use) and when the trainer builds the model."""
+    from reid_ext.engine import Trainer
+    cfg = get_cfg()
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.TEST.HASH.ENABLED = True
+    cfg.TEST.HASH.EXPORT = False
+    cfg.TEST.AQE.ENABLED = True
+    msg = r"TEST.HASH.ENABLED and TEST.AQE.ENABLED are both True.*TEST.AQE.ENABLED False"
+    ids = torch.tensor([0, 1, 0, 1, 0, 1])
+    ev = ReidExtEvaluator(cfg, num_query=2)
+    ev.process({"targets": ids, "camids": torch.tensor([0, 0, 1, 1, 2, 2])},
+               {"features": torch.randn(6, 8), "hash_logits": torch.randn(6, 16)})
+    with pytest.raises(ValueError, match=msg):
+        ev.evaluate()
+    with pytest.raises(ValueError, match=msg):
+        check_variant_configs(cfg)
+    with pytest.raises(ValueError, match=msg):
+        Trainer.build_model(cfg)  # before training (both trainers) and --eval-only inference
+    cfg.TEST.AQE.ENABLED = False
+    check_variant_configs(cfg)
+    cfg.TEST.HASH.ENABLED, cfg.TEST.AQE.ENABLED = False, True  # AQE alone (LBR, plain): fine
+    check_variant_configs(cfg)

@@ -6,7 +6,8 @@ What changes with respect to ``fastreid.engine.DefaultTrainer``:
   re-ranking, extra variants reported beside the plain result);
 - :class:`~reid_ext.engine.step.StepTrainer` (NaN/inf names the loss term; AMP on CUDA
   through ``torch.amp``, turned off with a warning where unsupported);
-- loss names are checked against the meta-architecture (fastreid drops unknown ones);
+- loss names are checked against the meta-architecture (fastreid drops unknown ones),
+  and evaluation keys against the variants (``check_cfg``) when the model is built;
 - logs every ``SOLVER.LOG_PERIOD`` iterations; optional ``SEED``.
 All fastreid hooks, the checkpointer, schedulers and ``--resume`` are fastreid's own.
 """
@@ -31,7 +32,7 @@ from termcolor import colored
 from torch.nn.parallel import DistributedDataParallel
 
 from ..data import build_test_loader, build_train_loader
-from ..evaluation import ReidExtEvaluator
+from ..evaluation import ReidExtEvaluator, check_variant_configs
 from ..modeling.losses import FASTREID_LOSS_NAMES, registered_loss_names
 from .inference import inference_on_dataset
 from .step import StepTrainer
@@ -191,6 +192,7 @@ class Trainer(DefaultTrainer):
     def build_model(cls, cfg):
         cfg = resolve_device(cfg)
         check_loss_names(cfg)
+        check_variant_configs(cfg)  # e.g. TEST.HASH with TEST.AQE: refused before any work
         model = build_model(cfg)
         logger.info("Model: %s with %.2f M parameters", type(model).__name__,
                     sum(p.numel() for p in model.parameters()) / 1e6)

@@ -21,7 +21,8 @@ uses a stable radix sort (numpy on CPU, ``torch.sort(stable=True)`` elsewhere), 
 ties are deterministic.
 
 The registered evaluation variant :func:`ssr_hashing` (``TEST.HASH.ENABLED``,
-``TEST.HASH.AFR_W``) reports the Hamming and AFR rankings beside the float result.
+``TEST.HASH.AFR_W``) reports the Hamming and AFR rankings beside the float result; it
+refuses ``TEST.AQE.ENABLED`` (:func:`check_hash_config`).
 """
 import logging
 import os
@@ -379,12 +380,30 @@ def export_codes(path, query, gallery, qp, gp, qa=None, ga=None):
     logger.info("hash codes written to %s", path)
 
 
+def check_hash_config(cfg):
+    """Refuse ``TEST.HASH.ENABLED`` with ``TEST.AQE.ENABLED``.
+
+    AQE expands the float features only (the evaluator hands the variants the expanded
+    ones), so the float and Hamming / AFR results would be ranked on different
+    representations. Expanding the codes too is not offered: query expansion needs a float
+    search of each query against the gallery, the search hashing replaces, and SSR defines
+    no expansion of binary codes (projects/SSR/README.md, "AQE")."""
+    if cfg.TEST.HASH.ENABLED and cfg.TEST.AQE.ENABLED:
+        raise ValueError(
+            "TEST.HASH.ENABLED and TEST.AQE.ENABLED are both True: AQE would expand the float "
+            "features but not the hash codes, so the float and Hamming/AFR results would not "
+            "be comparable. Set TEST.AQE.ENABLED False to evaluate the codes (and evaluate AQE "
+            "in a separate run with TEST.HASH.ENABLED False)")
+
+
 @EVAL_VARIANTS.register()
 def ssr_hashing(cfg, query, gallery, model):
     """Hamming ranking of the identity codes (and AFR when ``TEST.HASH.AFR_W`` > 0),
-    with attribute accuracy and time per query; float-feature time for comparison."""
+    with attribute accuracy and time per query; float-feature time for comparison.
+    Refuses ``TEST.AQE.ENABLED`` (:func:`check_hash_config`)."""
     if not cfg.TEST.HASH.ENABLED:
         return {}
+    check_hash_config(cfg)
     qc, qa = codes_from_extras(query.extras, "query")
     gc, ga = codes_from_extras(gallery.extras, "gallery")
     nq = len(query.pids)
@@ -421,3 +440,6 @@ def ssr_hashing(cfg, query, gallery, model):
                 torch.cat([qa, ga]), torch.cat(targets).float())
         out[f"hash{bits}+AFR(w={w})"] = VariantOutput(ranking=ranking, metrics=metrics)
     return out
+
+
+ssr_hashing.check_cfg = check_hash_config  # run at model build (variants.check_variant_configs)

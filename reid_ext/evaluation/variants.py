@@ -8,6 +8,10 @@ A variant is registered with ``@EVAL_VARIANTS.register()`` and called by
 returning ``{}`` when its config switch is off. ``model`` is the evaluated model
 (or None). Each output carries either a (Q, G) distance matrix or a (Q, G) ranking,
 plus extra metrics (e.g. time per query) that are reported as they are.
+
+A variant may carry ``fn.check_cfg(cfg)``, raising on a combination of keys it cannot
+honour; :func:`check_variant_configs` runs them all when the trainer builds the model,
+before any training or feature extraction.
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -37,3 +41,12 @@ class VariantOutput:
 
 def registered_variants():
     return [EVAL_VARIANTS.get(name) for name in sorted(EVAL_VARIANTS._obj_map)]
+
+
+def check_variant_configs(cfg):
+    """Call the ``check_cfg(cfg)`` of every registered variant that has one, so that a
+    combination of keys a variant refuses stops before any training or feature extraction."""
+    for variant in registered_variants():
+        check = getattr(variant, "check_cfg", None)
+        if check is not None:
+            check(cfg)
