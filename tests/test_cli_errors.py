@@ -38,10 +38,18 @@ def test_unknown_key_in_two_processes_is_one_message(tmp_path):
     assert not os.path.exists(tmp_path / "log.txt")  # no process was started
 
 
-def test_debug_shows_the_traceback(tmp_path):
-    p = _run("--config-file", QUICKSTART, "--debug", "MODEL.NOT_A_KEY", "1")
-    assert p.returncode == 1 and "Traceback (most recent call last)" in p.stderr
-    assert "unknown config key 'MODEL.NOT_A_KEY'" in p.stderr
+def test_debug_shows_the_traceback(capsys, monkeypatch):
+    from reid_ext.train_net import cli
+    monkeypatch.delenv("REID_EXT_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as e:
+        cli(["--config-file", QUICKSTART, "--debug", "MODEL.NOT_A_KEY", "1"])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "Traceback (most recent call last)" in err
+    assert "reid-train: unknown config key 'MODEL.NOT_A_KEY'" in err
+    monkeypatch.setenv("REID_EXT_DEBUG", "1")
+    with pytest.raises(SystemExit):
+        cli(["--config-file", QUICKSTART, "MODEL.NOT_A_KEY", "1"])
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
 
 
 def test_missing_dataset_in_two_processes_is_reported_once(datasets_root, tmp_path):

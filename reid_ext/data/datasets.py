@@ -58,8 +58,8 @@ def build_dataset(cfg, name, **kwargs):
         cls = DATASET_REGISTRY.get(name)
     except KeyError:
         known = ", ".join(sorted(DATASET_REGISTRY._obj_map))
-        raise ConfigKeyError(f"unknown dataset '{name}' in DATASETS.NAMES/TESTS; registered: {known}") \
-            from None
+        raise ConfigKeyError(f"unknown dataset '{name}' in DATASETS.NAMES/TESTS; "
+                             f"registered: {known}") from None
     root = datasets_root()
     if hasattr(cls, "cfg_kwargs"):
         kwargs = {**cls.cfg_kwargs(cfg), **kwargs}

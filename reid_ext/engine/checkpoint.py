@@ -19,7 +19,8 @@ from ..utils.errors import WeightsError
 
 
 def _shapes(items, n=5):
-    text = ", ".join(f"{k}: {tuple(a)} in the file, {tuple(b)} in the model" for k, a, b in items[:n])
+    text = ", ".join(f"{k}: {tuple(a)} in the file, {tuple(b)} in the model"
+                     for k, a, b in items[:n])
     return text + (f" (and {len(items) - n} more)" if len(items) > n else "")
 
 

@@ -102,6 +102,18 @@ def free_port():
 
 # --------------------------------------------------------------------------- process group
 
+def gpu_of(local_rank, visible):
+    """The GPU index of a process: its local rank, or 0 when the launcher shows each
+    process only its own GPU (e.g. SLURM with --gpus-per-task 1)."""
+    if local_rank < visible:
+        return local_rank
+    if visible == 1:
+        return 0
+    raise ProcessGroupError(
+        f"local rank {local_rank} but {visible} GPU(s) are visible to this process: start at "
+        f"most that many processes per machine, or use MODEL.DEVICE cpu")
+
+
 def init_process_group(rdv, backend, timeout=DEFAULT_TIMEOUT_S):
     """Join the group described by ``rdv`` and set fastreid's local process group.
 
@@ -109,12 +121,7 @@ def init_process_group(rdv, backend, timeout=DEFAULT_TIMEOUT_S):
     not form within ``timeout`` seconds.
     """
     if backend == "nccl":
-        if rdv.local_rank >= torch.cuda.device_count():
-            raise ProcessGroupError(
-                f"local rank {rdv.local_rank} but this machine has "
-                f"{torch.cuda.device_count()} GPU(s): start at most that many processes per "
-                f"machine, or use MODEL.DEVICE cpu")
-        torch.cuda.set_device(rdv.local_rank)
+        torch.cuda.set_device(gpu_of(rdv.local_rank, torch.cuda.device_count()))
     where = rdv.init_method
     if where == "env://":
         where = f"env:// ({os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')})"
@@ -257,14 +264,16 @@ def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist
     signature, plus ``device`` (MODEL.DEVICE: cuda -> NCCL, else gloo), ``timeout`` in
     seconds, ``debug`` and ``log_dir``, where the processes log, named in messages).
 
-    - started by torchrun / srun (see :func:`env_rendezvous`): this process is one rank;
-    - ``num_machines * num_gpus_per_machine == 1``: runs ``main_func`` here, no group;
-    - one process per machine on several machines: this process is rank ``machine_rank``;
+    - ``num_machines * num_gpus_per_machine == 1``: runs ``main_func`` here, no group
+      (exceptions propagate);
+    - started by torchrun / srun (see :func:`env_rendezvous`), or one process per machine
+      on several machines: this process is one rank; it joins the group and runs
+      ``main_func``; on an exception it prints the report (if first in the job) and exits 1;
     - else starts ``num_gpus_per_machine`` processes here (ranks ``machine_rank * N + i``)
       and waits; when one fails or dies, stops the others and raises
-      :class:`~reid_ext.utils.errors.ProcessGroupError` with the report of the first
-      failing process (``.reported``: its text, or None when it died without one).
-    Returns ``main_func``'s result in the single-process and torchrun cases, else None.
+      :class:`LaunchFailure`, whose ``text`` is the report of the first failing process
+      (or, when it died without one, its rank, pid and exit code or signal).
+    Returns ``main_func``'s result where it ran in this process, else None.
     """
     debug = debug_enabled(debug)
     rdv = env_rendezvous(dist_url=dist_url)

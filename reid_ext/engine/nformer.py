@@ -41,7 +41,7 @@ from ..utils.neighbors import topk_similarity
 from . import TRAINER_REGISTRY
 from .checkpoint import ReidCheckpointer
 from .step import StepTrainer
-from .trainer import Trainer, _unwrap, check_same_start, resolve_device, wrap_ddp
+from .trainer import Trainer, check_same_start, resolve_device, unwrap_ddp, wrap_ddp
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ class NFormerTrainer(Trainer):
         t0 = time.perf_counter()
         if self._image_iter is None:
             self._image_iter = iter(self.image_loader)
-        model = _unwrap(self.model)
+        model = unwrap_ddp(self.model)
         feats, targets = [], []
         with inference_context(model):
             for _ in range(self.extract_batches):

@@ -7,7 +7,11 @@ What changes with respect to ``fastreid.engine.DefaultTrainer``:
 - :class:`~reid_ext.engine.step.StepTrainer` (NaN/inf names the loss term; AMP on CUDA
   through ``torch.amp``, turned off with a warning where unsupported);
 - loss names are checked against the meta-architecture (fastreid drops unknown ones);
-- logs every ``SOLVER.LOG_PERIOD`` iterations; optional ``SEED``.
+- several processes (:mod:`reid_ext.engine.launch`): DistributedDataParallel with
+  ``device_ids`` on CUDA and without on CPU (gloo); ``--resume`` checks that every
+  process continues from the same epoch; a weights file that does not fit is an error
+  (:class:`~reid_ext.engine.checkpoint.ReidCheckpointer`);
+- logs every ``SOLVER.LOG_PERIOD`` iterations; optional ``SEED`` (+ rank).
 All fastreid hooks, the checkpointer, schedulers and ``--resume`` are fastreid's own.
 """
 import inspect
@@ -48,8 +52,9 @@ def resolve_device(cfg, warn=True):
     if cfg.MODEL.DEVICE == "auto":
         cfg.MODEL.DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        raise DeviceUnavailableError(f"MODEL.DEVICE is '{cfg.MODEL.DEVICE}' but CUDA is not available "
-                           f"here; add 'MODEL.DEVICE cpu' to the command line")
+        raise DeviceUnavailableError(f"MODEL.DEVICE is '{cfg.MODEL.DEVICE}' but CUDA is not "
+                                     f"available here; add 'MODEL.DEVICE cpu' to the command "
+                                     f"line")
     if cfg.SOLVER.AMP.ENABLED and not cfg.MODEL.DEVICE.startswith("cuda"):
         if warn:
             logger.warning("SOLVER.AMP.ENABLED is True but MODEL.DEVICE is '%s': mixed "
@@ -197,7 +202,7 @@ class Trainer(DefaultTrainer):
         for name in cfg.DATASETS.TESTS:
             logger.info("Prepare testing set %s", name)
             try:
-                loader, evaluator = cls.build_evaluator(cfg, name, model=_unwrap(model))
+                loader, evaluator = cls.build_evaluator(cfg, name, model=unwrap_ddp(model))
             except NotImplementedError:
                 logger.warning("No evaluator for %s", name)
                 results[name] = {}
@@ -246,7 +251,7 @@ def check_same_start(start_epoch, output_dir):
             f"shared file system")
 
 
-def _unwrap(model):
+def unwrap_ddp(model):
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 
