@@ -238,6 +238,9 @@ def _worker(local_rank, main_func, args, world_size, nproc, machine_rank, init_m
                      str(machine_rank), init_method)
     os.environ.update(RANK=str(rdv.rank), LOCAL_RANK=str(local_rank),
                       WORLD_SIZE=str(world_size), LOCAL_WORLD_SIZE=str(nproc))
+    if backend == "gloo" and "OMP_NUM_THREADS" not in os.environ:
+        # CPU processes share the cores (torch would give each process all of them)
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
     run_and_report(_join_then(main_func, rdv, backend, timeout), args, rdv, debug, report_queue)
     dist.destroy_process_group()
 
