@@ -25,8 +25,8 @@ from reid_ext.engine import format_results, get_trainer_class
 from reid_ext.engine.checkpoint import ReidCheckpointer
 from reid_ext.engine.launch import DEFAULT_TIMEOUT_S, LaunchFailure, env_rank, launch
 from reid_ext.engine.trainer import resolve_device, seed_from_cfg
-from reid_ext.utils.errors import (ConfigKeyError, ConfigValueError, UserError, WeightsError,
-                                   debug_enabled, describe)
+from reid_ext.utils.errors import (DEBUG_ENV, ConfigKeyError, ConfigValueError, UserError,
+                                   WeightsError, debug_enabled, describe)
 
 
 def argument_parser():
@@ -125,6 +125,8 @@ def main(args):
 def cli(argv=None):
     args = argument_parser().parse_args(argv)
     debug = debug_enabled(args.debug)
+    if debug:  # every process and logger of this run sees it
+        os.environ[DEBUG_ENV] = "1"
     if not args.config_file:
         sys.exit("reid-train: --config-file is required (e.g. configs/quickstart.yml)")
     flags = [o for o in args.opts if o.startswith("--")]

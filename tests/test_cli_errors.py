@@ -53,14 +53,49 @@ def test_debug_shows_the_traceback(capsys, monkeypatch):
 
 
 def test_missing_dataset_in_two_processes_is_reported_once(datasets_root, tmp_path):
-    """Both processes fail to find the dataset; the job prints it once, with the path."""
+    """Both processes find the test set missing, before training starts; the job prints
+    it once, with the path and the rank."""
     p = _run("--config-file", QUICKSTART, "--num-gpus", "2", "--dist-url", "auto", *TINY,
-             "DATASETS.NAMES", '("Market1501",)', "OUTPUT_DIR", tmp_path)
+             "DATASETS.TESTS", '("Market1501",)', "OUTPUT_DIR", tmp_path)
     assert p.returncode == 1
     msgs = _messages(p.stderr)
     assert len(msgs) == 1 and "Traceback" not in p.stderr, p.stderr[-2000:]
     assert "dataset 'Market1501' not found" in msgs[0]
     assert str(datasets_root) in msgs[0] and "of 2" in msgs[0]  # the path and the rank
+    assert "Starting training" not in p.stdout
+
+
+def test_user_error_during_training_is_not_logged_with_a_traceback(datasets_root, tmp_path,
+                                                                    monkeypatch):
+    """fastreid's training loop logs every exception with its traceback; not ours."""
+    import logging
+    from reid_ext.engine import Trainer
+    from reid_ext.modeling.losses import LOSS_REGISTRY
+    from reid_ext.utils.errors import ConfigValueError
+    from test_training import _cfg
+
+    @LOSS_REGISTRY.register()
+    def UserErrorAtFirstStep(outputs, targets, c):
+        raise ConfigValueError("MODEL.LOSSES.X is wrong")
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    log = logging.getLogger("fastreid.engine.train_loop")
+    log.addHandler(handler)
+    monkeypatch.delenv("REID_EXT_DEBUG", raising=False)
+    cfg = _cfg(tmp_path, "MODEL.LOSSES.NAME", '("UserErrorAtFirstStep",)')
+    try:
+        with pytest.raises(ConfigValueError):
+            Trainer(cfg).train()
+        assert not [r for r in records if r.exc_info]
+        monkeypatch.setenv("REID_EXT_DEBUG", "1")  # --debug: fastreid's log comes back
+        with pytest.raises(ConfigValueError):
+            Trainer(cfg).train()
+        assert [r for r in records if r.exc_info]
+    finally:
+        log.removeHandler(handler)
+        LOSS_REGISTRY._obj_map.pop("UserErrorAtFirstStep")
 
 
 def test_weights_that_do_not_fit_name_the_file_and_tensor(datasets_root, tmp_path):

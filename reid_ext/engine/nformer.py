@@ -41,7 +41,8 @@ from ..utils.neighbors import topk_similarity
 from . import TRAINER_REGISTRY
 from .checkpoint import ReidCheckpointer
 from .step import StepTrainer
-from .trainer import Trainer, check_same_start, resolve_device, unwrap_ddp, wrap_ddp
+from .trainer import (Trainer, check_same_start, check_test_sets, resolve_device, unwrap_ddp,
+                      wrap_ddp)
 
 logger = logging.getLogger(__name__)
 
@@ -104,12 +105,13 @@ class NFormerTrainer(Trainer):
         if comm.is_main_process() and cfg.OUTPUT_DIR:
             os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
         self.image_loader = self.build_train_loader(cfg)
+        check_test_sets(cfg)
         cfg = self.auto_scale_hyperparams(cfg, self.image_loader.dataset.num_classes)
         model = self.build_model(cfg)
         if not hasattr(model, "nformer"):
-            raise ValueError(f"ENGINE.TRAINER NFormerTrainer needs a model with an .nformer "
-                             f"submodule: set MODEL.META_ARCHITECTURE NFormerBaseline (got "
-                             f"'{cfg.MODEL.META_ARCHITECTURE}')")
+            raise ConfigValueError(f"ENGINE.TRAINER NFormerTrainer needs a model with an "
+                                   f".nformer submodule: set MODEL.META_ARCHITECTURE "
+                                   f"NFormerBaseline (got '{cfg.MODEL.META_ARCHITECTURE}')")
         for name, p in model.named_parameters():
             if not name.startswith("nformer."):
                 p.requires_grad_(False)
@@ -163,8 +165,8 @@ class NFormerTrainer(Trainer):
         check_same_start(0, self.cfg.OUTPUT_DIR)
         path = self.cfg.MODEL.NFORMER.STAGE1_WEIGHTS or self.cfg.MODEL.WEIGHTS
         if not path:
-            raise ValueError("NFormer stage 2 needs the stage-1 encoder: set "
-                             "MODEL.NFORMER.STAGE1_WEIGHTS (or MODEL.WEIGHTS) to its checkpoint")
+            raise ConfigValueError("NFormer stage 2 needs the stage-1 encoder: set "
+                                   "MODEL.NFORMER.STAGE1_WEIGHTS (or MODEL.WEIGHTS) to its checkpoint")
         logger.info("Loading the stage-1 encoder from %s (the NFormer starts fresh)", path)
         self.checkpointer.load(path, checkpointables=[])
 

@@ -33,10 +33,11 @@ from tabulate import tabulate
 from termcolor import colored
 from torch.nn.parallel import DistributedDataParallel
 
-from ..data import build_test_loader, build_train_loader
+from ..data import build_dataset, build_test_loader, build_train_loader
 from ..evaluation import ReidExtEvaluator
 from ..modeling.meta_arch import check_loss_names
-from ..utils.errors import ConfigValueError, DeviceUnavailableError
+from ..utils.errors import (ConfigValueError, DeviceUnavailableError, debug_enabled,
+                            is_user_error)
 from .checkpoint import ReidCheckpointer
 from .inference import inference_on_dataset
 from .step import StepTrainer
@@ -73,6 +74,24 @@ def seed_from_cfg(cfg):
         logger.info("Random number generators seeded with SEED=%d (+ rank)", cfg.SEED)
 
 
+def check_test_sets(cfg):
+    """Fail at the start, not after training, when a set of DATASETS.TESTS is missing."""
+    for name in cfg.DATASETS.TESTS:
+        build_dataset(cfg, name)
+
+
+class _QuietUserErrors(logging.Filter):
+    """fastreid's training loop logs every exception with its traceback before re-raising
+    it; an error the user can fix is printed once, without one, by reid-train."""
+
+    def filter(self, record):
+        exc = record.exc_info[1] if record.exc_info else None
+        return exc is None or not is_user_error(exc) or debug_enabled()
+
+
+logging.getLogger("fastreid.engine.train_loop").addFilter(_QuietUserErrors())
+
+
 class ProgressPrinter(CommonMetricPrinter):
     """fastreid's console printer (losses, lr, ETA), written at most once per iteration:
     the per-epoch write after a per-iteration one would divide by zero in its ETA."""
@@ -97,6 +116,7 @@ class Trainer(DefaultTrainer):
         if comm.is_main_process() and cfg.OUTPUT_DIR:
             os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
         data_loader = self.build_train_loader(cfg)
+        check_test_sets(cfg)
         cfg = self.auto_scale_hyperparams(cfg, data_loader.dataset.num_classes)
         model = self.build_model(cfg)
         optimizer, param_wrapper = self.build_optimizer(cfg, model)
