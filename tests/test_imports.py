@@ -48,3 +48,56 @@ def test_no_file_written_into_fastreid():
     res = ev.evaluate()
     assert set(res) >= {"Rank-1", "Rank-5", "Rank-10", "mAP", "mINP", "metric"}
     assert sorted(os.listdir(cylib)) == before
+
+
+def _imported_modules(path, package):
+    """Absolute names of the modules a file imports (relative imports resolved)."""
+    import ast
+    tree = ast.parse(open(path).read(), path)
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")
+            if node.level:
+                base = base[:len(base) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module
+            names += [mod] + [f"{mod}.{a.name}" for a in node.names]
+    return names
+
+
+def test_no_upward_import_into_the_engine():
+    """config, data, modeling, evaluation and utils never import reid_ext.engine (nor the
+    command line): the engine builds on them, not the reverse (issue 15, item 6)."""
+    import reid_ext
+    root = os.path.dirname(reid_ext.__file__)
+    bad = []
+    for sub in ("config", "data", "modeling", "evaluation", "utils"):
+        for dirpath, _, files in os.walk(os.path.join(root, sub)):
+            for f in files:
+                if not f.endswith(".py"):
+                    continue
+                path = os.path.join(dirpath, f)
+                rel = os.path.relpath(path, os.path.dirname(root))[:-3].replace(os.sep, ".")
+                package = rel if f == "__init__.py" else rel.rsplit(".", 1)[0]
+                package = package.removesuffix(".__init__")
+                for name in _imported_modules(path, package):
+                    if name.startswith(("reid_ext.engine", "reid_ext.train_net")):
+                        bad.append(f"{rel}: {name}")
+    assert not bad, bad
+
+
+def test_importing_the_models_does_not_load_the_engine():
+    import subprocess
+    import sys
+    code = ("import sys, reid_ext, reid_ext.modeling, reid_ext.evaluation; "
+            "assert not [m for m in sys.modules if m.startswith('reid_ext.engine')]; "
+            "from reid_ext.engine import TRAINER_REGISTRY; "
+            "assert 'NFormerTrainer' in TRAINER_REGISTRY._obj_map")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]

@@ -4,6 +4,7 @@ import os
 import yaml
 from fastreid.config import get_cfg as _fastreid_get_cfg
 
+from ..utils.errors import ConfigKeyError, ConfigValueError, MissingFileError
 from .keys import add_key
 from .adasp import add_adasp_config
 from .c2f import add_c2f_config
@@ -86,16 +87,18 @@ def _files_defining(key, files):
 def merge_from_file(cfg, path):
     """``cfg.merge_from_file(path)`` with errors that name the file and the key."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file not found: {path}")
+        raise MissingFileError(f"config file not found: {path}")
     try:
         cfg.merge_from_file(path)
+    except (ValueError, AssertionError) as e:  # yacs: type mismatch, bad literal
+        raise ConfigValueError(f"in {path}: {e}") from None
     except KeyError as e:
         msg = str(e.args[0]) if e.args else str(e)
         if "Non-existent config key" not in msg:
             raise
         key = msg.split(":", 1)[1].strip()
         files = _files_defining(key, _base_chain(path)) or [path]
-        raise KeyError(
+        raise ConfigKeyError(
             f"unknown config key '{key}' in {', '.join(files)} "
             f"(merging {path}); check the spelling, or call "
             f"reid_ext.config.add_reid_ext_config(cfg) before merging") from None

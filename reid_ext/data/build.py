@@ -12,6 +12,7 @@ from fastreid.data.build import _train_loader_from_config
 from fastreid.data.transforms import build_transforms
 from fastreid.utils import comm
 
+from ..utils.errors import ConfigValueError
 from .common import ReidDataset, collate
 from .datasets import annotate, build_dataset
 
@@ -37,11 +38,12 @@ def build_train_set(cfg, **kwargs):
 def build_train_loader(cfg, train_set=None, **kwargs):
     """Like ``fastreid.data.build_reid_train_loader(cfg)``; any device."""
     if cfg.SOLVER.IMS_PER_BATCH % comm.get_world_size():
-        raise ValueError(f"SOLVER.IMS_PER_BATCH={cfg.SOLVER.IMS_PER_BATCH} is not divisible "
-                         f"by the number of processes ({comm.get_world_size()})")
+        raise ConfigValueError(f"SOLVER.IMS_PER_BATCH={cfg.SOLVER.IMS_PER_BATCH} (the global "
+                               f"batch) is not divisible by the number of processes "
+                               f"({comm.get_world_size()})")
     train_set = train_set or build_train_set(cfg, **kwargs)
     if len(train_set) < cfg.SOLVER.IMS_PER_BATCH:
-        raise ValueError(f"the training set has {len(train_set)} images, fewer than "
+        raise ConfigValueError(f"the training set has {len(train_set)} images, fewer than "
                          f"SOLVER.IMS_PER_BATCH={cfg.SOLVER.IMS_PER_BATCH}")
     sampler = _train_loader_from_config(cfg, train_set=train_set)["sampler"]
     mini_batch = cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()

@@ -4,6 +4,8 @@ import os
 
 from fastreid.data.datasets import DATASET_REGISTRY
 
+from ..utils.errors import ConfigKeyError, MissingFileError
+
 logger = logging.getLogger(__name__)
 
 # Where fastreid's loaders expect each real dataset under $FASTREID_DATASETS.
@@ -45,7 +47,7 @@ def datasets_root():
     return os.getenv("FASTREID_DATASETS", "datasets")
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(MissingFileError):
     pass
 
 
@@ -56,8 +58,8 @@ def build_dataset(cfg, name, **kwargs):
         cls = DATASET_REGISTRY.get(name)
     except KeyError:
         known = ", ".join(sorted(DATASET_REGISTRY._obj_map))
-        raise KeyError(f"unknown dataset '{name}' in DATASETS.NAMES/TESTS; registered: {known}") \
-            from None
+        raise ConfigKeyError(f"unknown dataset '{name}' in DATASETS.NAMES/TESTS; "
+                             f"registered: {known}") from None
     root = datasets_root()
     if hasattr(cls, "cfg_kwargs"):
         kwargs = {**cls.cfg_kwargs(cfg), **kwargs}

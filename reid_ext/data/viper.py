@@ -25,6 +25,7 @@ from fastreid.data.datasets import DATASET_REGISTRY
 from fastreid.data.datasets.bases import ImageDataset
 from PIL import Image
 
+from ..utils.errors import MissingFileError, UserError
 from .datasets import DatasetNotFoundError
 
 SPLITS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "splits", "viper.json")
@@ -32,8 +33,8 @@ CAMERAS = ("cam_a", "cam_b")
 _NAME = re.compile(r"^(\d+)_(\d+)\.bmp$", re.IGNORECASE)
 
 
-class ViperProtocolError(ValueError):
-    pass
+class ViperProtocolError(UserError, ValueError):
+    """VIPeR files or splits that do not make the protocol (the message names them)."""
 
 
 def make_splits(identities, num_splits=10, seed=0):
@@ -67,7 +68,7 @@ def write_splits_file(path, identities, num_splits=10, seed=0):
 
 def read_splits_file(path):
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"DATASETS.VIPER.SPLITS_FILE: splits file not found: {path}")
+        raise MissingFileError(f"DATASETS.VIPER.SPLITS_FILE: splits file not found: {path}")
     try:
         with open(path) as f:
             data = json.load(f)

@@ -17,6 +17,13 @@ official one a raw dot product), sequence sampling uses a generator seeded by SE
 epoch (so ``--resume`` replays the same sequences), and the stage-1 checkpoint is read from
 MODEL.NFORMER.STAGE1_WEIGHTS (else MODEL.WEIGHTS). Checkpoints hold encoder + NFormer +
 optimizer and the epoch, so ``--resume`` continues from the last one.
+
+Several processes (``--num-gpus``, torchrun): each extracts the features of its share of the
+training loader and the shares are gathered, so every process holds the same bank (in rank
+order, ``N_feat`` features as in one process); ``SOLVER.NFORMER.SEQS_PER_BATCH`` is the
+global number of sequences per iteration, split across the processes, each drawing its
+own sequences (generator seeded by SEED, the epoch and the rank) from the whole bank; the
+NFormer's gradients are averaged by DistributedDataParallel.
 """
 import logging
 import math
@@ -28,12 +35,14 @@ from fastreid.engine import hooks
 from fastreid.engine.train_loop import TrainerBase
 from fastreid.evaluation.evaluator import inference_context
 from fastreid.utils import comm
-from fastreid.utils.checkpoint import Checkpointer
 
+from ..utils.errors import ConfigValueError
 from ..utils.neighbors import topk_similarity
 from . import TRAINER_REGISTRY
+from .checkpoint import ReidCheckpointer
 from .step import StepTrainer
-from .trainer import Trainer, resolve_device
+from .trainer import (Trainer, check_same_start, check_test_sets, resolve_device, unwrap_ddp,
+                      wrap_ddp)
 
 logger = logging.getLogger(__name__)
 
@@ -88,33 +97,38 @@ class NFormerTrainer(Trainer):
         if cfg.SEED >= 0:
             from fastreid.utils.env import seed_all_rng
             seed_all_rng(cfg.SEED + comm.get_rank())
-        if comm.get_world_size() > 1:
-            raise NotImplementedError("NFormerTrainer runs in one process (the NFormer sees "
-                                      "whole sequences); launch without --num-gpus > 1")
+        s = cfg.SOLVER.NFORMER
+        world = comm.get_world_size()
+        if s.SEQS_PER_BATCH % world:
+            raise ConfigValueError(f"SOLVER.NFORMER.SEQS_PER_BATCH={s.SEQS_PER_BATCH} is not "
+                                   f"divisible by the number of processes ({world})")
         if comm.is_main_process() and cfg.OUTPUT_DIR:
             os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
         self.image_loader = self.build_train_loader(cfg)
+        check_test_sets(cfg)
         cfg = self.auto_scale_hyperparams(cfg, self.image_loader.dataset.num_classes)
         model = self.build_model(cfg)
         if not hasattr(model, "nformer"):
-            raise ValueError(f"ENGINE.TRAINER NFormerTrainer needs a model with an .nformer "
-                             f"submodule: set MODEL.META_ARCHITECTURE NFormerBaseline (got "
-                             f"'{cfg.MODEL.META_ARCHITECTURE}')")
+            raise ConfigValueError(f"ENGINE.TRAINER NFormerTrainer needs a model with an "
+                                   f".nformer submodule: set MODEL.META_ARCHITECTURE "
+                                   f"NFormerBaseline (got '{cfg.MODEL.META_ARCHITECTURE}')")
         for name, p in model.named_parameters():
             if not name.startswith("nformer."):
                 p.requires_grad_(False)
         params = [p for p in model.nformer.parameters() if p.requires_grad]
-        s = cfg.SOLVER.NFORMER
         optimizer = torch.optim.Adam(params, lr=s.BASE_LR, betas=(0.9, 0.999), eps=1e-8,
                                      weight_decay=s.WEIGHT_DECAY)
+        if world > 1:
+            model = wrap_ddp(model)  # only the NFormer requires gradients
         self._trainer = StepTrainer(model, _SequenceStream(self), optimizer, None, None)
-        self.checkpointer = Checkpointer(model, cfg.OUTPUT_DIR, save_to_disk=comm.is_main_process(),
-                                         optimizer=optimizer)
+        self.checkpointer = ReidCheckpointer(model, cfg.OUTPUT_DIR,
+                                             save_to_disk=comm.is_main_process(),
+                                             optimizer=optimizer)
         self.scheduler = {}
         self.extract_batches = max(1, len(self.image_loader.dataset) // cfg.SOLVER.IMS_PER_BATCH)
         n_feat = self.extract_batches * cfg.SOLVER.IMS_PER_BATCH
         self.seq_len = min(s.SEQ_LEN, n_feat)
-        self.seqs_per_batch = s.SEQS_PER_BATCH
+        self.seqs_per_batch = s.SEQS_PER_BATCH // world  # per process
         self.iters_per_epoch = max(1, n_feat // s.SEQ_DIVISOR // s.SEQS_PER_BATCH)
         self.start_epoch = 0
         self.max_epoch = s.MAX_EPOCH
@@ -146,22 +160,24 @@ class NFormerTrainer(Trainer):
         if resume and self.checkpointer.has_checkpoint():
             ckpt = self.checkpointer.resume_or_load("", resume=True)
             self.start_epoch = ckpt.get("epoch", -1) + 1
+            check_same_start(self.start_epoch, self.cfg.OUTPUT_DIR)
             return
+        check_same_start(0, self.cfg.OUTPUT_DIR)
         path = self.cfg.MODEL.NFORMER.STAGE1_WEIGHTS or self.cfg.MODEL.WEIGHTS
         if not path:
-            raise ValueError("NFormer stage 2 needs the stage-1 encoder: set "
-                             "MODEL.NFORMER.STAGE1_WEIGHTS (or MODEL.WEIGHTS) to its checkpoint")
+            raise ConfigValueError("NFormer stage 2 needs the stage-1 encoder: set "
+                                   "MODEL.NFORMER.STAGE1_WEIGHTS (or MODEL.WEIGHTS) to its checkpoint")
         logger.info("Loading the stage-1 encoder from %s (the NFormer starts fresh)", path)
         self.checkpointer.load(path, checkpointables=[])
 
     @torch.no_grad()
     def extract_features(self):
         """Re-extract the training features with the frozen encoder (eval mode) into the bank
-        and reseed the sequence generator for this epoch."""
+        (gathered from every process) and reseed the sequence generator for this epoch."""
         t0 = time.perf_counter()
         if self._image_iter is None:
             self._image_iter = iter(self.image_loader)
-        model = self.model
+        model = unwrap_ddp(self.model)
         feats, targets = [], []
         with inference_context(model):
             for _ in range(self.extract_batches):
@@ -169,9 +185,15 @@ class NFormerTrainer(Trainer):
                 out = model(batch)
                 feats.append(out["features"] if isinstance(out, dict) else out)
                 targets.append(batch["targets"].to(feats[-1].device))
-        self.bank_feats = torch.cat(feats).float()
-        self.bank_targets = torch.cat(targets).long()
-        seed = (self.cfg.SEED if self.cfg.SEED >= 0 else 0) * 1000003 + self.epoch
+        feats, targets = torch.cat(feats).float(), torch.cat(targets).long()
+        if comm.get_world_size() > 1:  # every process gets the whole bank, in rank order
+            device = feats.device
+            shares = comm.all_gather((feats.cpu(), targets.cpu()))
+            feats = torch.cat([f for f, _ in shares]).to(device)
+            targets = torch.cat([t for _, t in shares]).to(device)
+        self.bank_feats, self.bank_targets = feats, targets
+        seed = ((self.cfg.SEED if self.cfg.SEED >= 0 else 0) * 1000003 + self.epoch
+                + 7919 * comm.get_rank())  # each process draws its own sequences
         self.seq_gen.manual_seed(seed)
         logger.info("NFormer epoch %d: extracted %d features in %.1f s", self.epoch,
                     self.bank_feats.size(0), time.perf_counter() - t0)

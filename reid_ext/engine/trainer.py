@@ -8,9 +8,14 @@ What changes with respect to ``fastreid.engine.DefaultTrainer``:
   through ``torch.amp``, turned off with a warning where unsupported);
 - loss names are checked against the meta-architecture (fastreid drops unknown ones),
   and evaluation keys against the variants (``check_cfg``) when the model is built;
-- logs every ``SOLVER.LOG_PERIOD`` iterations; optional ``SEED``.
+- several processes (:mod:`reid_ext.engine.launch`): DistributedDataParallel with
+  ``device_ids`` on CUDA and without on CPU (gloo); ``--resume`` checks that every
+  process continues from the same epoch; a weights file that does not fit is an error
+  (:class:`~reid_ext.engine.checkpoint.ReidCheckpointer`);
+- logs every ``SOLVER.LOG_PERIOD`` iterations; optional ``SEED`` (+ rank).
 All fastreid hooks, the checkpointer, schedulers and ``--resume`` are fastreid's own.
 """
+import inspect
 import json
 import logging
 import os
@@ -21,9 +26,7 @@ from fastreid.engine import DefaultTrainer, hooks
 from fastreid.engine.train_loop import TrainerBase
 from fastreid.evaluation.testing import flatten_results_dict
 from fastreid.modeling import build_model
-from fastreid.modeling.meta_arch import MGN, META_ARCH_REGISTRY, Baseline
 from fastreid.utils import comm
-from fastreid.utils.checkpoint import Checkpointer
 from fastreid.utils.env import seed_all_rng
 from fastreid.utils.events import (CommonMetricPrinter, JSONWriter, TensorboardXWriter,
                                    get_event_storage)
@@ -31,47 +34,34 @@ from tabulate import tabulate
 from termcolor import colored
 from torch.nn.parallel import DistributedDataParallel
 
-from ..data import build_test_loader, build_train_loader
+from ..data import build_dataset, build_test_loader, build_train_loader
 from ..evaluation import ReidExtEvaluator, check_variant_configs
-from ..modeling.losses import FASTREID_LOSS_NAMES, registered_loss_names
+from ..modeling.meta_arch import check_loss_names
+from ..utils.errors import (ConfigValueError, DeviceUnavailableError, debug_enabled,
+                            is_user_error)
+from .checkpoint import ReidCheckpointer
 from .inference import inference_on_dataset
 from .step import StepTrainer
 
 logger = logging.getLogger(__name__)
 
 
-def check_loss_names(cfg):
-    """Stop if the meta-architecture would silently ignore a name of MODEL.LOSSES.NAME.
-
-    fastreid's Baseline and MGN compute only their four built-in losses; our registry-
-    backed meta-architectures reject unknown names themselves; custom ones are trusted.
-    """
-    arch_name = cfg.MODEL.META_ARCHITECTURE
-    losses = getattr(META_ARCH_REGISTRY.get(arch_name), "losses", None)
-    if losses not in (Baseline.losses, MGN.losses):
-        return
-    unknown = [n for n in cfg.MODEL.LOSSES.NAME if n not in FASTREID_LOSS_NAMES]
-    if unknown:
-        raise ValueError(
-            f"MODEL.LOSSES.NAME has {unknown}, which MODEL.META_ARCHITECTURE='{arch_name}' "
-            f"does not compute (fastreid would train silently without them). Use "
-            f"MODEL.META_ARCHITECTURE 'ReidBaseline' (or 'ReidMGN' for MGN), which "
-            f"knows: {', '.join(registered_loss_names())}")
-
-
-def resolve_device(cfg):
+def resolve_device(cfg, warn=True):
     """Return a copy of cfg with MODEL.DEVICE usable here ("auto" = cuda if available,
-    else cpu) and AMP off where unsupported."""
+    else cpu) and AMP off where unsupported (with a warning unless ``warn`` is False)."""
     cfg = cfg.clone()
     cfg.defrost()
     if cfg.MODEL.DEVICE == "auto":
         cfg.MODEL.DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"MODEL.DEVICE is '{cfg.MODEL.DEVICE}' but CUDA is not available "
-                           f"here; add 'MODEL.DEVICE cpu' to the command line")
+        raise DeviceUnavailableError(f"MODEL.DEVICE is '{cfg.MODEL.DEVICE}' but CUDA is not "
+                                     f"available here; add 'MODEL.DEVICE cpu' to the command "
+                                     f"line")
     if cfg.SOLVER.AMP.ENABLED and not cfg.MODEL.DEVICE.startswith("cuda"):
-        logger.warning("SOLVER.AMP.ENABLED is True but MODEL.DEVICE is '%s': mixed precision "
-                       "is only used on CUDA, training in float32", cfg.MODEL.DEVICE)
+        if warn:
+            logger.warning("SOLVER.AMP.ENABLED is True but MODEL.DEVICE is '%s': mixed "
+                           "precision is only used on CUDA, training in float32",
+                           cfg.MODEL.DEVICE)
         cfg.SOLVER.AMP.ENABLED = False
     cfg.freeze()
     return cfg
@@ -83,6 +73,24 @@ def seed_from_cfg(cfg):
     if cfg.SEED >= 0:
         seed_all_rng(cfg.SEED + comm.get_rank())
         logger.info("Random number generators seeded with SEED=%d (+ rank)", cfg.SEED)
+
+
+def check_test_sets(cfg):
+    """Fail at the start, not after training, when a set of DATASETS.TESTS is missing."""
+    for name in cfg.DATASETS.TESTS:
+        build_dataset(cfg, name)
+
+
+class _QuietUserErrors(logging.Filter):
+    """fastreid's training loop logs every exception with its traceback before re-raising
+    it; an error the user can fix is printed once, without one, by reid-train."""
+
+    def filter(self, record):
+        exc = record.exc_info[1] if record.exc_info else None
+        return exc is None or not is_user_error(exc) or debug_enabled()
+
+
+logging.getLogger("fastreid.engine.train_loop").addFilter(_QuietUserErrors())
 
 
 class ProgressPrinter(CommonMetricPrinter):
@@ -106,20 +114,23 @@ class Trainer(DefaultTrainer):
             setup_logger()
         cfg = resolve_device(cfg)
         seed_from_cfg(cfg)
+        if comm.is_main_process() and cfg.OUTPUT_DIR:
+            os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
         data_loader = self.build_train_loader(cfg)
+        check_test_sets(cfg)
         cfg = self.auto_scale_hyperparams(cfg, data_loader.dataset.num_classes)
         model = self.build_model(cfg)
         optimizer, param_wrapper = self.build_optimizer(cfg, model)
         if comm.get_world_size() > 1:
-            model = DistributedDataParallel(model, device_ids=[comm.get_local_rank()],
-                                            broadcast_buffers=False)
+            model = wrap_ddp(model)
         amp_device = "cuda" if cfg.SOLVER.AMP.ENABLED else None
         self._trainer = StepTrainer(model, data_loader, optimizer, param_wrapper, amp_device)
 
         self.iters_per_epoch = len(data_loader.dataset) // cfg.SOLVER.IMS_PER_BATCH
         self.scheduler = self.build_lr_scheduler(cfg, optimizer, self.iters_per_epoch)
-        self.checkpointer = Checkpointer(model, cfg.OUTPUT_DIR, save_to_disk=comm.is_main_process(),
-                                         optimizer=optimizer, **self.scheduler)
+        self.checkpointer = ReidCheckpointer(model, cfg.OUTPUT_DIR,
+                                             save_to_disk=comm.is_main_process(),
+                                             optimizer=optimizer, **self.scheduler)
         if self._trainer.grad_scaler is not None:
             self.checkpointer.add_checkpointable("grad_scaler", self._trainer.grad_scaler)
         self.start_epoch = 0
@@ -129,6 +140,10 @@ class Trainer(DefaultTrainer):
         self.delay_epochs = cfg.SOLVER.DELAY_EPOCHS
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
+
+    def resume_or_load(self, resume=True):
+        super().resume_or_load(resume=resume)
+        check_same_start(self.start_epoch, self.cfg.OUTPUT_DIR)
 
     def train(self):
         """fastreid's training loop; resumed from the final checkpoint (a run stopped
@@ -220,7 +235,7 @@ class Trainer(DefaultTrainer):
         for name in cfg.DATASETS.TESTS:
             logger.info("Prepare testing set %s", name)
             try:
-                loader, evaluator = cls.build_evaluator(cfg, name, model=_unwrap(model))
+                loader, evaluator = cls.build_evaluator(cfg, name, model=unwrap_ddp(model))
             except NotImplementedError:
                 logger.warning("No evaluator for %s", name)
                 results[name] = {}
@@ -231,7 +246,45 @@ class Trainer(DefaultTrainer):
         return list(results.values())[0] if len(results) == 1 else results
 
 
-def _unwrap(model):
+def wrap_ddp(model, **kwargs):
+    """DistributedDataParallel over this process's device: ``device_ids`` on CUDA (one GPU
+    per process), none on CPU (gloo). As fastreid: buffers (BN statistics) are not
+    synchronised at each forward (they are once, from rank 0, when wrapping).
+
+    ``static_graph``: the parameters a training step uses are the same at every step, but
+    some models hold parameters a stage does not use (CombinedReID's NFormer in stage 1);
+    DDP then reduces the others without the per-step graph search of
+    ``find_unused_parameters``."""
+    device = next(model.parameters()).device
+    ids = None
+    if device.type == "cuda":
+        ids = [device.index if device.index is not None else torch.cuda.current_device()]
+    kwargs.setdefault("static_graph", True)
+    if "forward_sync_buffers" in _DDP_ARGS:  # torch >= 2.14 deprecates broadcast_buffers
+        kwargs.setdefault("forward_sync_buffers", False)
+    else:
+        kwargs.setdefault("broadcast_buffers", False)
+    return DistributedDataParallel(model, device_ids=ids, **kwargs)
+
+
+_DDP_ARGS = inspect.signature(DistributedDataParallel.__init__).parameters
+
+
+def check_same_start(start_epoch, output_dir):
+    """After ``--resume``: every process must continue from the same epoch (they read
+    OUTPUT_DIR/last_checkpoint each on its own; without a shared file system they differ)."""
+    if comm.get_world_size() == 1:
+        return
+    epochs = comm.all_gather(int(start_epoch))
+    if len(set(epochs)) > 1:
+        per_rank = ", ".join(f"rank {r}: epoch {e}" for r, e in enumerate(epochs))
+        raise ConfigValueError(
+            f"the processes would resume from different epochs ({per_rank}): every machine "
+            f"must see the same OUTPUT_DIR ({output_dir}) with its last_checkpoint, e.g. on a "
+            f"shared file system")
+
+
+def unwrap_ddp(model):
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 

@@ -18,10 +18,12 @@ import os
 
 import torch
 
+from ...utils.errors import MissingFileError, WeightsError
+
 logger = logging.getLogger(__name__)
 
 
-class PretrainedWeightsError(ValueError):
+class PretrainedWeightsError(WeightsError):
     """A weights file that does not fit the backbone it is loaded into."""
 
 
@@ -32,7 +34,7 @@ def read_state_dict(path):
             "MODEL.BACKBONE.PRETRAIN is True but MODEL.BACKBONE.PRETRAIN_PATH is empty; "
             "give the ImageNet weights file (or set MODEL.BACKBONE.PRETRAIN False)")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"MODEL.BACKBONE.PRETRAIN_PATH: weights file not found: {path}")
+        raise MissingFileError(f"MODEL.BACKBONE.PRETRAIN_PATH: weights file not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle / zip errors have many types

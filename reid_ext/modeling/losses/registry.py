@@ -11,6 +11,8 @@ from fastreid.modeling.losses import (cross_entropy_loss, pairwise_circleloss,
                                       pairwise_cosface, triplet_loss)
 from fastreid.utils.registry import Registry
 
+from ...utils.errors import ConfigKeyError
+
 LOSS_REGISTRY = Registry("REID_EXT_LOSSES")
 
 # What fastreid's own Baseline.losses() understands; anything else it ignores silently.
@@ -23,7 +25,7 @@ def registered_loss_names():
 
 def get_loss(name):
     if name not in LOSS_REGISTRY._obj_map:
-        raise KeyError(f"unknown loss '{name}' in MODEL.LOSSES.NAME; "
+        raise ConfigKeyError(f"unknown loss '{name}' in MODEL.LOSSES.NAME; "
                        f"known losses: {', '.join(registered_loss_names())}")
     return LOSS_REGISTRY.get(name)
 
