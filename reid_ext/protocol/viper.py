@@ -16,9 +16,11 @@ ALL, FIVE, THREE = tuple(range(10)), tuple(range(5)), tuple(range(3))
 VARIANTS = [
     Variant("baseline", "Baseline: CE + triplet (soft margin, batch-hard)", f"{CFG}/baseline.yml",
             splits=ALL),
-    Variant("ce_adasp", "CE + AdaSP", f"{CFG}/ce_adasp.yml", splits=ALL, baseline="baseline"),
-    Variant("ce_sp-h", "CE + SP-H", f"{CFG}/ce_sp-h.yml", splits=FIVE, baseline="baseline"),
-    Variant("ce_sp-lh", "CE + SP-LH", f"{CFG}/ce_sp-lh.yml", splits=FIVE, baseline="baseline"),
+    Variant("ce_adasp", "CE + AdaSP × 0.5", f"{CFG}/ce_adasp.yml", splits=ALL,
+            baseline="baseline"),
+    Variant("ce_sp-h", "CE + SP-H × 0.5", f"{CFG}/ce_sp-h.yml", splits=FIVE, baseline="baseline"),
+    Variant("ce_sp-lh", "CE + SP-LH × 0.5", f"{CFG}/ce_sp-lh.yml", splits=FIVE,
+            baseline="baseline"),
     Variant("adasp", "AdaSP alone", f"{CFG}/adasp.yml", splits=FIVE, baseline="triplet"),
     Variant("sp-h", "SP-H alone", f"{CFG}/sp-h.yml", splits=FIVE, baseline="triplet"),
     Variant("sp-lh", "SP-LH alone", f"{CFG}/sp-lh.yml", splits=FIVE, baseline="triplet"),
@@ -26,6 +28,8 @@ VARIANTS = [
             splits=FIVE, baseline="baseline"),
     # ablations isolating why CE + AdaSP falls below the baseline (projects/VIPeR/README.md)
     Variant("ce", "Ablation: CE alone", f"{CFG}/ce.yml", splits=THREE, baseline="baseline"),
+    Variant("ce_adasp_w01", "Ablation: CE + AdaSP × 0.1", f"{CFG}/ce_adasp_w01.yml",
+            splits=THREE, baseline="baseline"),
     Variant("ce_adasp_w1", "Ablation: CE + AdaSP × 1.0", f"{CFG}/ce_adasp_w1.yml",
             splits=THREE, baseline="baseline"),
     Variant("ce_triplet_after", "Ablation: CE + triplet on the BN-neck feature",
@@ -35,7 +39,8 @@ VARIANTS = [
 # paired comparisons beyond each variant's own baseline: the paper's ordering of the
 # three AdaSP types, and the two ablations against what they change
 EXTRA_PAIRS = [("adasp", "sp-h"), ("adasp", "sp-lh"), ("sp-h", "sp-lh"),
-               ("ce_adasp_w1", "ce_adasp"), ("ce_adasp", "ce"), ("adasp", "baseline")]
+               ("ce_adasp_w01", "ce"), ("ce_adasp", "ce_adasp_w01"), ("ce_adasp_w1", "ce_adasp"),
+               ("adasp", "baseline")]
 
 PROTOCOL = Protocol(
     name="viper", variants=VARIANTS, results_dir="docs/benchmarks/viper",
