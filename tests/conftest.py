@@ -14,3 +14,19 @@ def datasets_root(tmp_path, monkeypatch):
     root.mkdir()
     monkeypatch.setenv("FASTREID_DATASETS", str(root))
     return root
+
+
+@pytest.fixture
+def reid_log(caplog):
+    """caplog for reid_ext's loggers even after fastreid's ``setup_logger(name="reid_ext")``
+    (run by any earlier training in the session) set ``propagate = False`` on them."""
+    import logging
+    log = logging.getLogger("reid_ext")
+    log.addHandler(caplog.handler)
+    level = log.level
+    log.setLevel(logging.INFO)
+    try:
+        yield caplog
+    finally:
+        log.setLevel(level)
+        log.removeHandler(caplog.handler)

@@ -1,6 +1,5 @@
 """ImageNet weights from a file: torchvision-layout MobileNetV2 and ResNet into fastreid's
 networks, every tensor checked; files that do not fit are refused naming file and key."""
-import logging
 import os
 
 import pytest
@@ -40,12 +39,11 @@ def _assert_loaded(model, sd, names):
 
 
 @pytest.mark.skipif(not os.path.isfile(MOBILENET), reason=f"no weights file at {MOBILENET}")
-def test_mobilenetv2_file_loads_every_tensor_and_matches_torchvision(caplog):
+def test_mobilenetv2_file_loads_every_tensor_and_matches_torchvision(reid_log):
     sd = torch.load(MOBILENET, map_location="cpu", weights_only=True)
-    with caplog.at_level(logging.INFO, logger="reid_ext"):
-        model = build_backbone(_mobilenet_cfg(MOBILENET, LAST_STRIDE=2)).eval()
+    model = build_backbone(_mobilenet_cfg(MOBILENET, LAST_STRIDE=2)).eval()
     _assert_loaded(model, sd, torchvision_to_fastreid(sd))
-    assert "Loaded 312 of 312 tensors" in caplog.text
+    assert "Loaded 312 of 312 tensors" in reid_log.text
     ref = torchvision.models.mobilenet_v2()
     ref.load_state_dict(sd, strict=False)
     x = torch.randn(2, 3, 128, 64)
@@ -54,18 +52,17 @@ def test_mobilenetv2_file_loads_every_tensor_and_matches_torchvision(caplog):
     assert build_backbone(_mobilenet_cfg(MOBILENET, LAST_STRIDE=1))(x).shape == (2, 1280, 8, 4)
 
 
-def test_mobilenetv2_mapping_on_a_torchvision_checkpoint(tmp_path, caplog):
+def test_mobilenetv2_mapping_on_a_torchvision_checkpoint(tmp_path, reid_log):
     tv = torchvision.models.mobilenet_v2(width_mult=0.5)
     path = tmp_path / "mnv2_05.pth"
     torch.save(tv.state_dict(), path)  # whole network, classifier included
-    with caplog.at_level(logging.INFO, logger="reid_ext"):
-        model = build_backbone(_cfg("build_reid_mobilenetv2_backbone", path, DEPTH="0.5x",
-                                    FEAT_DIM=1280, LAST_STRIDE=2))
+    model = build_backbone(_cfg("build_reid_mobilenetv2_backbone", path, DEPTH="0.5x",
+                                FEAT_DIM=1280, LAST_STRIDE=2))
     sd = tv.state_dict()
     names = torchvision_to_fastreid(sd)
     assert not any(k.startswith("classifier") for k in names)
     _assert_loaded(model, {k: sd[k] for k in names}, names)
-    assert "classifier.1.weight" in caplog.text and "classifier, as expected" in caplog.text
+    assert "classifier.1.weight" in reid_log.text and "classifier, as expected" in reid_log.text
 
 
 def test_a_file_that_does_not_fit_is_refused(tmp_path):
@@ -84,16 +81,15 @@ def test_a_file_that_does_not_fit_is_refused(tmp_path):
         build_backbone(_mobilenet_cfg(tmp_path / "junk.pth"))
 
 
-def test_resnet_torchvision_file_loads_and_ibn_refuses_it(tmp_path, caplog):
+def test_resnet_torchvision_file_loads_and_ibn_refuses_it(tmp_path, reid_log):
     tv = torchvision.models.resnet18()
     path = tmp_path / "r18.pth"
     torch.save(tv.state_dict(), path)
-    with caplog.at_level(logging.INFO, logger="reid_ext"):
-        model = build_backbone(_cfg("build_reid_resnet_backbone", path, DEPTH="18x", FEAT_DIM=512,
-                                    LAST_STRIDE=2))
+    model = build_backbone(_cfg("build_reid_resnet_backbone", path, DEPTH="18x", FEAT_DIM=512,
+                                LAST_STRIDE=2))
     sd = {k: v for k, v in tv.state_dict().items() if not k.startswith("fc.")}
     _assert_loaded(model, sd, {k: k for k in sd})
-    assert "Loaded %d of %d" % (len(sd), len(sd)) in caplog.text and "fc.weight" in caplog.text
+    assert "Loaded %d of %d" % (len(sd), len(sd)) in reid_log.text and "fc.weight" in reid_log.text
     with pytest.raises(PretrainedWeightsError, match=r"r18.pth does not fit ResNet: it has no tensor for 'layer1.0.bn1.IN.weight'"):
         build_backbone(_cfg("build_reid_resnet_backbone", path, DEPTH="18x", FEAT_DIM=512,
                             WITH_IBN=True))
