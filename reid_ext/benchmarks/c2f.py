@@ -1,4 +1,4 @@
-"""Benchmark: C2F attention vs full (fused) attention vs fastreid's non-local block.
+"""Benchmark: C2F attention vs full attention through the fused kernel vs fastreid's non-local block.
 
     python -m reid_ext.benchmarks.c2f [--device cpu|cuda] [--batch 1] [--backbone-batch 2]
                                       [--repeats 3] [--skip-materialized-above 0] [--out FILE.md]
@@ -12,17 +12,26 @@ attention blocks at fastreid's non-local placement [0, 2, 3, 0].
 
 Measured:
 - time: median wall time of ``--repeats`` fwd+bwd passes after one warm-up pass;
-- peak memory: on CUDA ``torch.cuda.max_memory_allocated`` minus the allocation before
-  the pass; on CPU the growth of the process's peak resident set size
-  (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) from just before the first pass to
-  the end (inputs and parameters already allocated). The CPU figure is the extra
-  memory the passes needed at their high-water mark, including allocator overheads.
+- peak memory (the goal's figure): the most tensor memory allocated during one fwd+bwd
+  above what was allocated before it. On CUDA ``torch.cuda.max_memory_allocated`` over
+  the timed passes; on CPU the same quantity from the allocator events of the torch
+  profiler, over one extra pass (so the profiler costs no timed pass);
+- RSS growth (CPU, secondary): growth of the process's peak resident set size from
+  just before the first pass. It also counts what the first pass pages in once (library
+  code of every kernel touched, allocator caches), a few tens of MB at these sizes;
+- kernel: which ``scaled_dot_product_attention`` implementation ran, from the same
+  profiled pass (aten op names: ``..._flash_attention_for_cpu``, ``..._flash_attention``,
+  ``..._efficient_attention``, ``..._cudnn_attention`` are fused, ``..._attention_math``
+  is the fallback that stores the attention map). The ``full`` case runs under
+  ``torch.nn.attention.sdpa_kernel`` restricted to the fused backends, so a fallback to the
+  math path makes it fail (and the script exit non-zero) instead of measuring the wrong
+  baseline.
 
 Kinds: ``c2f`` (ours), ``full`` (exact attention through the fused
-``scaled_dot_product_attention``), ``full-materialized`` (the same attention computing
-the (HW)^2 map explicitly: what classic self-attention code, and the paper, compare
-against), ``nonlocal`` (``fastreid.layers.Non_local``: inner width 1, 1/N-normalised,
-materialises the (HW)^2 map), ``none`` (backbone only).
+``scaled_dot_product_attention`` on contiguous (B, heads, HW, d) q/k/v), ``full-materialized``
+(the same attention computing the (HW)^2 map explicitly: what classic self-attention code,
+and the paper, compare against), ``nonlocal`` (``fastreid.layers.Non_local``: inner width 1,
+1/N-normalised, materialises the (HW)^2 map), ``none`` (backbone only).
 ``--maps`` replaces the two block maps and ``--kinds`` the four block kinds (c2f is
 always run: it is the reference of the ratios), e.g. for a quick run; ``main``
 returns the results as a dict (also written to ``--json``).
@@ -76,9 +85,42 @@ def _build_backbone(kind, device):
     return build_backbone(cfg).to(device)
 
 
+FUSED_BACKENDS = ("FLASH_ATTENTION", "EFFICIENT_ATTENTION", "CUDNN_ATTENTION")
+
+
+def sdpa_kernels(names):
+    """The forward ``scaled_dot_product_attention`` implementations among profiler op names,
+    shortened (``flash_attention_for_cpu``, ``efficient_attention``, ``attention_math``, ...)."""
+    pre = "aten::_scaled_dot_product_"
+    return sorted({n[len(pre):] for n in names if n.startswith(pre) and not n.endswith("_backward")})
+
+
+def is_math(kernel):
+    return kernel.startswith("attention_math")
+
+
+def _profiled_pass(step, dev):
+    """One fwd+bwd under the torch profiler: (SDPA kernels, CPU peak allocated bytes above
+    the start, from the allocator events)."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=dev.type == "cpu") as prof:
+        step()
+    kernels = sdpa_kernels({e.key for e in prof.key_averages()})
+    live = peak = 0
+    if dev.type == "cpu":
+        events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
+                        if e.name() == "[memory]" and e.device_type().name == "CPU")
+        for _, nbytes in events:
+            live += nbytes
+            peak = max(peak, live)
+    return kernels, peak
+
+
 def run_case(case):
-    """Run one case in this process; returns a dict (time_s, peak_mb)."""
+    """Run one case in this process; returns a dict (time_s, peak_mb, rss_mb, kernels)."""
+    import contextlib
     import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     torch.manual_seed(0)
     dev = torch.device(case["device"])
     if case["what"] == "block":
@@ -88,11 +130,18 @@ def run_case(case):
         model = _build_backbone(case["kind"], dev)
         x = torch.randn(case["batch"], 3, 384, 384, device=dev)
     model.train()
+    # the fused baseline must not silently fall back to the math path: restrict SDPA to
+    # the fused backends, so a fallback raises "No available kernel" in this case
+    fused = [getattr(SDPBackend, b) for b in FUSED_BACKENDS]
+
+    def fwd_bwd():
+        with sdpa_kernel(fused) if case["kind"] == "full" else contextlib.nullcontext():
+            y = model(x)
+        y.float().square().mean().backward()
 
     def step():
         model.zero_grad(set_to_none=True)
-        y = model(x)
-        y.float().square().mean().backward()
+        fwd_bwd()
 
     def sync():
         if dev.type == "cuda":
@@ -102,8 +151,7 @@ def run_case(case):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-    else:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     step()
     sync()
     times = []
@@ -112,11 +160,16 @@ def run_case(case):
         step()
         sync()
         times.append(time.perf_counter() - t0)
+    rss_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
     if dev.type == "cuda":
-        peak_mb = (torch.cuda.max_memory_allocated() - base) / 2**20
-    else:
-        peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
-    return {"time_s": statistics.median(times), "peak_mb": peak_mb}
+        peak = torch.cuda.max_memory_allocated() - base
+    model.zero_grad(set_to_none=True)
+    kernels, cpu_peak = _profiled_pass(fwd_bwd, dev)
+    sync()
+    if dev.type == "cpu":
+        peak = cpu_peak
+    return {"time_s": statistics.median(times), "peak_mb": peak / 2 ** 20,
+            "rss_mb": rss_mb if dev.type == "cpu" else None, "kernels": kernels}
 
 
 def _spawn(case, timeout):
@@ -133,8 +186,10 @@ def _spawn(case, timeout):
 
 def _fmt(r):
     if "error" in r:
-        return "—", "—"
-    return f"{r['time_s'] * 1000:.0f}", f"{r['peak_mb']:.0f}"
+        return "—", "—", "—", "—"
+    kernel = ", ".join(r["kernels"]) or "— (no SDPA)"
+    rss = "—" if r.get("rss_mb") is None else f"{r['rss_mb']:.0f}"
+    return kernel, f"{r['time_s'] * 1000:.0f}", f"{r['peak_mb']:.1f}", rss
 
 
 def main(argv=None):
@@ -180,15 +235,18 @@ def main(argv=None):
         lines.append(s)
 
     import torch
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else None
+    out["device_name"] = device_name
     emit(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-         f"torch {torch.__version__}, device {args.device}"
-         + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""))
+         f"torch {torch.__version__}, device {args.device}" + (f" ({device_name})" if device_name else ""))
     emit(f"block cases: batch {args.batch}, heads {args.heads}, patch {args.patch}; "
          f"backbone: ResNet-50-IBN, last stride 1, 384x384, batch {args.backbone_batch}, "
-         f"attention layers [0, 2, 3, 0]; median of {args.repeats} fwd+bwd after 1 warm-up")
+         f"attention layers [0, 2, 3, 0]; median of {args.repeats} fwd+bwd after 1 warm-up; "
+         f"peak = most tensor memory allocated in one fwd+bwd")
     emit()
-    emit("| map (H×W×C) | block | fwd+bwd ms | peak MB | time vs c2f | memory vs c2f |")
-    emit("|---|---|---|---|---|---|")
+    emit("| map (H×W×C) | block | SDPA kernel | fwd+bwd ms | peak MB | RSS growth MB | time vs c2f "
+         "| memory vs c2f |")
+    emit("|---|---|---|---|---|---|---|---|")
     for h, w, c in [tuple(int(v) for v in m.lower().split("x")) for m in args.maps]:
         results = {}
         for kind in kinds:
@@ -201,30 +259,36 @@ def main(argv=None):
         out["blocks"].append({"h": h, "w": w, "c": c, "results": results})
         for kind in kinds:
             r = results[kind]
-            t, m = _fmt(r)
             if "error" in r or "error" in ref:
                 rt = rm = r.get("error", "—")
             else:
                 rt = f"{r['time_s'] / ref['time_s']:.1f}×"
-                rm = f"{r['peak_mb'] / max(ref['peak_mb'], 1e-9):.1f}×"
-            emit(f"| {h}×{w}×{c} | {kind} | {t} | {m} | {rt} | {rm} |")
+                rm = f"{r['peak_mb'] / max(ref['peak_mb'], 1e-9):.2f}×"
+            emit(f"| {h}×{w}×{c} | {kind} | {' | '.join(_fmt(r))} | {rt} | {rm} |")
     if not args.no_backbone:
         emit()
-        emit("| backbone 384×384 | fwd+bwd ms | peak MB | time vs none |")
-        emit("|---|---|---|---|")
+        emit("| backbone 384×384 | SDPA kernel | fwd+bwd ms | peak MB | RSS growth MB | time vs none |")
+        emit("|---|---|---|---|---|---|")
         results = {k: _spawn(dict(common, what="backbone", kind=k, batch=args.backbone_batch), args.timeout)
                    for k in BACKBONE_KINDS}
         out["backbone"] = results
         for kind in BACKBONE_KINDS:
             r, ref = results[kind], results["none"]
-            t, m = _fmt(r)
             rel = (f"{r['time_s'] / ref['time_s']:.2f}×" if "error" not in r and "error" not in ref
                    else r.get("error", "—"))
-            emit(f"| {kind} | {t} | {m} | {rel} |")
+            emit(f"| {kind} | {' | '.join(_fmt(r))} | {rel} |")
     if args.out:
         with open(args.out, "w") as f:
             f.write("\n".join(lines) + "\n")
-    return save_json(args.json, out)
+    save_json(args.json, out)
+    # the reference must be the fused kernel: a fallback (or a failed fused case) is an error
+    bad = [f"{b['h']}x{b['w']}x{b['c']}: {r.get('error') or ', '.join(r['kernels'])}"
+           for b in out["blocks"] for kind, r in b["results"].items()
+           if kind == "full" and ("error" in r or not r["kernels"] or any(map(is_math, r["kernels"])))]
+    if bad:
+        raise SystemExit("error: the fused full attention did not run a fused SDPA kernel ("
+                         + "; ".join(bad) + ")")
+    return out
 
 
 if __name__ == "__main__":

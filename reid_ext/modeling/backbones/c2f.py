@@ -18,7 +18,7 @@ projects/C2F/README.md):
 
 Padding never leaks into the attention: the patch pooling divides by the number of
 *real* pixels in each patch (count-aware average), and in the fine stage the padded
-pixels are masked out as keys (a boolean ``attn_mask``; each window always holds at
+pixels are masked out as keys (an additive -inf float mask; each window always holds at
 least one real pixel because padding is < p). Padded query rows are cropped away.
 
 Because every pixel of a window carries the same coarse vector and softmax rows sum to
@@ -27,7 +27,11 @@ literally (the cost is identical) so the code reads as the design.
 
 Cost per head: O((HW/p^2)^2 d + HW p^2 d) for C2F versus O((HW)^2 d) for full attention.
 All attention products go through ``torch.nn.functional.scaled_dot_product_attention``
-(fused / memory-efficient kernels where the device has them).
+and are laid out so that it picks a fused kernel (CPU flash, CUDA flash / memory-efficient)
+rather than its math fallback: the fused kernels want 4-D contiguous (batch, heads, tokens,
+d) inputs and no boolean or broadcast mask. So the fine stage runs on windows
+``(B*heads, L, p*p, d)`` (the L windows in the heads slot), made by one copy of q, k and v
+that the coarse stage pools from too, and its padding mask is an expanded float mask.
 
 Tensor layout of the functional cores: ``(B, heads, H, W, d)`` ("head maps").
 """
@@ -36,6 +40,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from fastreid.layers import get_norm
 
@@ -107,6 +112,79 @@ def patch_unpartition(x, gh, gw, p):
     return x.reshape(b, nh, gh * p, gw * p, d)
 
 
+def _window_key_mask(h, w, p, device):
+    """(L, 1, p*p) boolean: True where the key pixel of a window is real (None if no padding).
+
+    Broadcasts against (B*heads, L, p*p queries, p*p keys).
+    """
+    if h % p == 0 and w % p == 0:
+        return None
+    valid = _valid_mask(h, w, p, device)[None, None, :, :, None]
+    return patch_partition(valid, p)[0, 0, :, :, 0][:, None, :]
+
+
+def _windows(x, p):
+    """Head map (B, heads, H, W, d) -> contiguous windows (B*heads, L, p*p, d).
+
+    Zero-padded at the bottom/right to multiples of p; L = ceil(H/p)*ceil(W/p) windows,
+    row-major over the patch grid, pixels row-major inside a window. One copy.
+    """
+    b, nh, _, _, d = x.shape
+    xp, _, _ = pad_to_multiple(x, p)
+    return patch_partition(xp, p).reshape(b * nh, -1, p * p, d).contiguous()
+
+
+def _unwindows(xw, b, h, w, p):
+    """Inverse of :func:`_windows`: (B*heads, L, p*p, d) -> head map (B, heads, H, W, d), cropped.
+
+    One copy, into channel-first order: the head map is a permuted view of a contiguous
+    (B, heads, d, H, W) tensor, so :func:`merge_heads` is then a view (no second copy).
+    """
+    gh, gw = -(-h // p), -(-w // p)
+    d = xw.shape[-1]
+    x = xw.reshape(b, -1, gh, gw, p, p, d).permute(0, 1, 6, 2, 4, 3, 5)
+    x = x.reshape(b, x.shape[1], d, gh * p, gw * p)
+    if gh * p != h or gw * p != w:
+        x = x[..., :h, :w]
+    return x.permute(0, 1, 3, 4, 2)
+
+
+def _pool_windows(xw, h, w, p):
+    """Count-aware mean of each window: (B*heads, L, p*p, d) -> (B*heads, L, d).
+
+    Padded pixels are zero, so the sum runs over the real pixels; it is divided by
+    their number (p*p except in the bottom/right windows of a padded map).
+    """
+    sums = xw.sum(dim=2)
+    if h % p == 0 and w % p == 0:
+        return sums / float(p * p)
+    valid = _valid_mask(h, w, p, xw.device).to(xw.dtype)[None, None, :, :, None]
+    counts = patch_partition(valid, p).sum(dim=3)[0]  # (L, 1)
+    return sums / counts
+
+
+def _coarse_windows(qw, kw, vw, b, h, w, p):
+    """Coarse stage on windows: (B*heads, L, p*p, d) each -> patch-token result (B*heads, L, d)."""
+    tq, tk, tv = (_pool_windows(t, h, w, p) for t in (qw, kw, vw))
+    bh, n, d = tq.shape
+    # 4-D (B, heads, L, d) contiguous: what the fused kernels accept
+    tq, tk, tv = (t.reshape(b, bh // b, n, d) for t in (tq, tk, tv))
+    return F.scaled_dot_product_attention(tq, tk, tv).reshape(bh, n, d)
+
+
+def _fine_windows(qw, kw, vw, h, w, p):
+    """Fine stage on windows: attention among the p*p pixels of each window, padded keys
+    masked out. (B*heads, L, p*p, d) each -> (B*heads, L, p*p, d)."""
+    valid = _window_key_mask(h, w, p, qw.device)  # (L, 1, p*p) or None
+    mask = None
+    if valid is not None:
+        # additive float mask, expanded (not broadcast) to 4-D: the CPU flash kernel
+        # accepts it, a boolean or a broadcast mask would send SDPA to its math path
+        mask = torch.zeros(valid.shape, dtype=qw.dtype, device=qw.device)
+        mask = mask.masked_fill(~valid, float("-inf")).expand(qw.shape[0], -1, qw.shape[2], -1)
+    return F.scaled_dot_product_attention(qw, kw, vw, attn_mask=mask)
+
+
 def patch_pool(x, p):
     """Count-aware average pooling of a head map into patch tokens.
 
@@ -115,15 +193,8 @@ def patch_pool(x, p):
     (padded pixels are neither summed nor counted).
     """
     _check_head_map("x", x)
-    h, w = x.shape[2], x.shape[3]
-    xp, pad_h, pad_w = pad_to_multiple(x, p)
-    sums = patch_partition(xp, p).sum(dim=3)  # padding is zero: sum over real pixels only
-    if pad_h or pad_w:
-        valid = _valid_mask(h, w, p, x.device).to(x.dtype)[None, None, :, :, None]
-        counts = patch_partition(valid, p).sum(dim=3)  # (1, 1, L, 1)
-    else:
-        counts = float(p * p)
-    return sums / counts
+    b, nh, h, w, d = x.shape
+    return _pool_windows(_windows(x, p), h, w, p).reshape(b, nh, -1, d)
 
 
 def coarse_attention(q, k, v, p):
@@ -136,24 +207,10 @@ def coarse_attention(q, k, v, p):
     """
     for name, t in (("q", q), ("k", k), ("v", v)):
         _check_head_map(name, t)
-    b, nh, h, w, d = q.shape
-    gh, gw = -(-h // p), -(-w // p)
-    tq, tk, tv = patch_pool(q, p), patch_pool(k, p), patch_pool(v, p)
-    out = F.scaled_dot_product_attention(tq, tk, tv)  # (B, heads, L, d)
-    out = out.reshape(b, nh, gh, 1, gw, 1, d).expand(b, nh, gh, p, gw, p, d)
-    out = out.reshape(b, nh, gh * p, gw * p, d)
-    return out[:, :, :h, :w]
-
-
-def _window_key_mask(h, w, p, device):
-    """(L, 1, p*p) boolean: True where the key pixel of a window is real (None if no padding).
-
-    Broadcasts against (B, heads, L, p*p queries, p*p keys).
-    """
-    if h % p == 0 and w % p == 0:
-        return None
-    valid = _valid_mask(h, w, p, device)[None, None, :, :, None]
-    return patch_partition(valid, p)[0, 0, :, :, 0][:, None, :]
+    b, _, h, w, _ = q.shape
+    wins = [_windows(t, p) for t in (q, k, v)]
+    tokens = _coarse_windows(*wins, b, h, w, p)  # (B*heads, L, d)
+    return _unwindows(tokens[:, :, None, :].expand(-1, -1, p * p, -1), b, h, w, p)
 
 
 def fine_attention(q, k, v, p):
@@ -165,38 +222,57 @@ def fine_attention(q, k, v, p):
     """
     for name, t in (("q", q), ("k", k), ("v", v)):
         _check_head_map(name, t)
-    b, nh, h, w, d = q.shape
-    gh, gw = -(-h // p), -(-w // p)
-    wq, wk, wv = (patch_partition(pad_to_multiple(t, p)[0], p) for t in (q, k, v))
-    mask = _window_key_mask(h, w, p, q.device)  # broadcasts over (B, heads, L, p2, p2)
-    out = F.scaled_dot_product_attention(wq, wk, wv, attn_mask=mask)  # (B, heads, L, p2, d)
-    return patch_unpartition(out, gh, gw, p)[:, :, :h, :w]
+    b, _, h, w, _ = q.shape
+    out = _fine_windows(*(_windows(t, p) for t in (q, k, v)), h, w, p)
+    return _unwindows(out, b, h, w, p)
 
 
-def c2f_attention(q, k, v, p):
+def _c2f_windows(qw, kw, vw, b, h, w, p):
+    """Both stages on windows (B*heads, L, p*p, d): ``fine(q, k, v + coarse)``, same layout out."""
+    coarse = _coarse_windows(qw, kw, vw, b, h, w, p)  # (B*heads, L, d)
+    return _fine_windows(qw, kw, vw + coarse[:, :, None, :], h, w, p)
+
+
+def c2f_attention(q, k, v, p, recompute=False):
     """Coarse-to-fine sparse attention (C2F): ``fine(q, k, v + coarse(q, k, v))``.
 
-    q, k, v: (B, heads, H, W, d); p: patch size. Returns (B, heads, H, W, d).
-    Cost O((HW/p^2)^2 d + HW p^2 d) per head, memory O((HW/p^2)^2 + HW p^2) at most
-    (less with fused kernels).
+    q, k, v: (B, heads, H, W, d) (any strides); p: patch size. Returns (B, heads, H, W, d).
+    q, k, v are cut into windows once (one copy each); both stages work on the windows,
+    and the coarse result is added to every pixel of its window's values.
+    ``recompute``: under autograd, keep only the three window copies for backward and
+    recompute the two attention stages there (their outputs, log-sum-exps and the
+    coarse tokens are not stored); the stages are cheap next to the projections.
+    Cost O((HW/p^2)^2 d + HW p^2 d) per head; memory O(HW d) (fused kernels, no
+    attention map stored).
     """
     if not isinstance(p, int) or p < 1:
         raise ValueError(f"patch size must be a positive int, got {p!r}")
-    return fine_attention(q, k, v + coarse_attention(q, k, v, p), p)
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        _check_head_map(name, t)
+    b, _, h, w, _ = q.shape
+    qw, kw, vw = (_windows(t, p) for t in (q, k, v))
+    if recompute and torch.is_grad_enabled():
+        out = checkpoint(_c2f_windows, qw, kw, vw, b, h, w, p, use_reentrant=False,
+                         preserve_rng_state=False)
+    else:
+        out = _c2f_windows(qw, kw, vw, b, h, w, p)
+    return _unwindows(out, b, h, w, p)
 
 
 def full_attention(q, k, v, materialize=False):
     """Exact multi-head attention over all H*W positions (the "original self-attention").
 
-    q, k, v: (B, heads, H, W, d). Returns (B, heads, H, W, d). ``materialize=False``
-    uses the fused kernel (no (HW)^2 map stored where the device has a flash /
-    memory-efficient kernel); ``materialize=True`` computes softmax(q k^T / sqrt(d)) v
-    explicitly, storing the (B, heads, HW, HW) map, as classic non-local code does.
+    q, k, v: (B, heads, H, W, d) (any strides). Returns (B, heads, H, W, d).
+    ``materialize=False``: the fused kernel on contiguous (B, heads, HW, d) copies (CPU
+    flash, CUDA flash / memory-efficient: no (HW)^2 map stored; with a strided last
+    dimension SDPA would silently take its math path, which stores it);
+    ``materialize=True`` computes softmax(q k^T / sqrt(d)) v explicitly, storing the
+    (B, heads, HW, HW) map, as classic non-local code does.
     """
     for name, t in (("q", q), ("k", k), ("v", v)):
         _check_head_map(name, t)
     b, nh, h, w, d = q.shape
-    fq, fk, fv = (t.reshape(b, nh, h * w, d) for t in (q, k, v))
+    fq, fk, fv = (t.reshape(b, nh, h * w, d).contiguous() for t in (q, k, v))
     if materialize:
         attn = torch.softmax(fq @ fk.transpose(-1, -2) * (1.0 / math.sqrt(d)), dim=-1)
         out = attn @ fv
@@ -247,11 +323,12 @@ class _AttentionBlock(nn.Module):
         nn.init.zeros_(self.norm.bias)
 
     def qkv_heads(self, x):
-        """x: (B, C, H, W) -> q, k, v head maps (B, heads, H, W, C/(2 heads))."""
+        """x: (B, C, H, W) -> q, k, v head maps (B, heads, H, W, C/(2 heads)), strided views."""
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"{type(self).__name__} expects (B, {self.channels}, H, W), got {tuple(x.shape)}")
         q, k, v = self.qkv(x).chunk(3, dim=1)
-        return tuple(split_heads(t.contiguous(), self.num_heads) for t in (q, k, v))
+        # views: the attention core makes the one copy into its kernel layout
+        return tuple(split_heads(t, self.num_heads) for t in (q, k, v))
 
     def attend(self, q, k, v):
         raise NotImplementedError
@@ -277,7 +354,9 @@ class C2FAttention(_AttentionBlock):
         self.patch_size = patch_size
 
     def attend(self, q, k, v):
-        return c2f_attention(q, k, v, self.patch_size)
+        # recompute: the block then stores for backward the window copies of q, k, v only,
+        # less than fused full attention (which also keeps its output), for ~5% more time
+        return c2f_attention(q, k, v, self.patch_size, recompute=True)
 
     @torch.no_grad()
     def attention_maps(self, x):
