@@ -25,6 +25,12 @@ def test_runner_page_rows_commands_and_failures(tmp_path, datasets_root, monkeyp
     bad = dataclasses.replace(report.BENCHMARKS["nformer"], sizes={"tiny": ["--no-such-flag"]})
     monkeypatch.setitem(report.BENCHMARKS, "nformer", bad)
     out = tmp_path / "page" / "BENCHMARKS.md"
+    out.parent.mkdir()
+    viper = "<!-- viper:start -->\n## VIPeR\n\n| a | b |\n|---|---|\n| 1 | 2 |\n<!-- viper:end -->"
+    out.write_text(f"# old page\n\n| old | row |\n\n{viper}\n")  # a block another tool owns
+    readme = out.parent / "projects" / "SSR" / "README.md"
+    readme.parent.mkdir(parents=True)
+    readme.write_text("# SSR\n\n<!-- bench:hashing:start -->\nold figures\n<!-- bench:hashing:end -->\n\ntail\n")
     log = []
     outcomes = report.main(["--tiny", "--only", "adasp", "nformer", "hashing", "trainer_overhead",
                             "--out", str(out), "--note", "test note"], echo=log.append)
@@ -37,8 +43,9 @@ def test_runner_page_rows_commands_and_failures(tmp_path, datasets_root, monkeyp
     # machine header
     header = text.split("| method |")[0]
     for part in ("**Machine:**", "cores", "RAM", "GPU: ", "Python 3.", "torch ", "numpy ", "faiss ",
-                 "fastreid ", "**tiny**", "Load average"):
+                 "fastreid ", "**tiny**", "Load average", "CUDA rows: not measured"):
         assert part in header, part
+    assert "old row" not in text and text.count(viper) == 1  # rewritten, the VIPeR block kept verbatim
 
     # one row per figure, each with its goal, ratio, status and command
     rows = {m: _rows(text, m) for m in ("AdaSP", "SSR hashing", "Trainer", "NFormer")}
@@ -66,6 +73,19 @@ def test_runner_page_rows_commands_and_failures(tmp_path, datasets_root, monkeyp
     assert "docs/benchmarks/trainer_overhead.md" in links and len(links) >= 6
     for link in links:
         assert os.path.isfile(os.path.join(ROOT, link)), link
+
+    # the same run writes the generated blocks of the docs pages and of the READMEs that hold one
+    docs = out.parent / "docs" / "benchmarks"
+    hashing_doc = (docs / "hashing.md").read_text()
+    block = hashing_doc.split("<!-- bench:hashing:start -->")[1].split("<!-- bench:hashing:end -->")[0]
+    for row in rows["SSR hashing"]:
+        assert _cells(row)[3] in block  # the page's figure, in the docs page
+    assert "`python -m reid_ext.benchmarks.hashing " in block and "## Full ranking" in block
+    assert "**Failed:**" in (docs / "nformer.md").read_text()
+    text_readme = readme.read_text()
+    assert "old figures" not in text_readme and text_readme.endswith("\n\ntail\n")
+    assert _cells(rows["SSR hashing"][0])[3] in text_readme
+    assert "](../../docs/benchmarks/hashing.md)" in text_readme
 
     # a row's command reproduces its figure; the script's main returns the results
     argv = shlex.split(_cells(rows["SSR hashing"][0])[6].strip("`"))[3:]

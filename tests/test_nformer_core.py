@@ -1,4 +1,4 @@
-"""NFormer functional core vs a straightforward dense computation of the official formula."""
+"""NFormer functional core and whole model vs loop-level restatements of the official formula."""
 import math
 
 import pytest
@@ -115,6 +115,35 @@ def test_module_matches_dense_and_is_deterministic_in_eval():
     # input scale invariance: training and test see the same normalised input
     m.eval_seed = 0
     torch.testing.assert_close(m(3.0 * x), out1)
+
+
+def _loop_nformer_forward(m, x, landmarks):
+    """The eval forward of ``m`` written out layer by layer (the official block: post-norm
+    residuals around the attention and the MLP, BN neck), each attention by the loop-level
+    :func:`_official_dense`: independent of the model's gathered and dense paths."""
+    x = F.normalize(x, dim=1) * m.input_scale
+    nb = topk_similarity(x, x, m.topk)[1]
+    for blk, lm in zip(m.blocks, landmarks):
+        n, d = x.shape
+        h = blk.attn.num_heads
+        q, k, v = blk.attn.qkv(x).view(n, 3, h, d // h).permute(1, 2, 0, 3)
+        att = _official_dense(q, k, v, lm, nb).transpose(0, 1).reshape(n, d)
+        x = blk.ln1(x + blk.attn.proj(att))
+        x = blk.ln2(x + blk.mlp(x))
+    return m.bnneck(x)
+
+
+@torch.no_grad()
+def test_whole_model_matches_the_loop_reference():
+    """The model's output (gathered attention) and reid_ext's dense reference
+    (``dense_nformer_forward``, the benchmark's check at large N) both equal the loop one."""
+    torch.manual_seed(3)
+    m = NFormer(dim=16, depth=2, num_heads=2, num_landmarks=3, topk=5).double().eval()
+    x = torch.randn(30, 16, dtype=torch.float64)
+    lm = m.draw_landmarks(30, x.device)
+    ref = _loop_nformer_forward(m, x, lm)
+    torch.testing.assert_close(m(x), ref, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(dense_nformer_forward(m, x, lm), ref, rtol=1e-9, atol=1e-9)
 
 
 def test_module_train_outputs_and_batches():

@@ -13,8 +13,11 @@ and the time of the bare N x N products X X^T in the same row chunks as the sear
 NFormer (the mean is used: load drifts on shared machines). Ratio = NFormer / products;
 goals: <= 1.5x and <= 4 GB above the input at N = 100k. The official dense code would
 hold about 3 (1, 2, N, N) fp32 tensors, printed as "dense GB (estimate)".
-At --dense-n the official dense formula is also run (a reference written from the
-official code's description) and compared with ours on the same landmarks.
+At --dense-n the output is also compared, on the same landmarks, with reid_ext's dense
+reference ``dense_nformer_forward``: the same layers with the attention computed as an
+N x N masked matrix (``dense_landmark_agent_attention``). It is reid_ext's own second
+path, not the official code (which is not run here); tests/test_nformer_core.py checks
+it, and the whole model, against a loop-level restatement of the official attention.
 ``main`` returns one dict per N (also written to ``--json``).
 """
 import argparse
@@ -112,8 +115,8 @@ def main(argv=None):
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
-    p.add_argument("--dense-n", type=int, default=4000, help="also run the dense reference "
-                   "at this N (0 = skip)")
+    p.add_argument("--dense-n", type=int, default=4000, help="also compare with reid_ext's dense "
+                   "reference (dense_nformer_forward) at this N (0 = skip)")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--dense", action="store_true", help=argparse.SUPPRESS)
@@ -139,8 +142,8 @@ def main(argv=None):
         rows.append(r)
         extra = ""
         if "dense_s" in r:
-            extra = (f" | official dense formula: {r['dense_s']:.2f} s, max |diff| "
-                     f"{r['max_abs_diff_vs_dense']:.2e}")
+            extra = (f" | reid_ext's dense reference (dense_nformer_forward): {r['dense_s']:.2f} s, "
+                     f"max |diff| {r['max_abs_diff_vs_dense']:.2e}")
         print(f"N={n:>7} d={r['dim']} L={r['depth']} {r['device']} x{r['threads']} threads | "
               f"NFormer {r['nformer_s']:.2f} s (top-k search {r['search_s']:.2f} s) | bare "
               f"products {r['products_s']:.2f} s (before {r['products_before_s']:.2f}, after "

@@ -43,14 +43,15 @@ def _check(query, gallery, topn, tau):
         raise ValueError(f"local_blurring_rerank: tau (TEST.LBR.TAU) must be > 0, got {tau}")
 
 
-def _chunk_queries(n, d, g, budget_bytes=256 * 2 ** 20):
-    """Queries per chunk: the (c, n, D) gathered neighbours plus the (c, G) scores."""
-    return max(1, min(4096, budget_bytes // (4 * (n * d + n * n + g))))
+def _chunk_queries(g, budget_bytes=32 * 2 ** 20):
+    """Queries per chunk: their (c, G) score rows stay within ``budget_bytes`` (a few
+    cache-sized blocks: the top-n selection and the distance pass re-read them)."""
+    return max(1, min(4096, budget_bytes // (4 * g)))
 
 
 @torch.no_grad()
 def lbr_topn(query, gallery, topn=50, tau=0.1, chunk=None):
-    """LBR restricted to the top-n: memory O(Q n + chunk (n D + G)), any gallery size.
+    """LBR restricted to the top-n: memory O(Q n + chunk G + 64 n D), any gallery size.
 
     query (Q, D), gallery (G, D) on the same device -> (scores (Q, n'), indices (Q, n'))
     with n' = min(topn, G): the top-n gallery indices in LBR order (best first) and
@@ -60,21 +61,35 @@ def lbr_topn(query, gallery, topn=50, tau=0.1, chunk=None):
     q = F.normalize(query.float(), dim=1)
     g = F.normalize(gallery.float(), dim=1)
     n = min(int(topn), g.size(0))
-    chunk = chunk or _chunk_queries(n, g.size(1), g.size(0))
+    chunk = chunk or _chunk_queries(g.size(0))
     scores, indices = [], []
     for s0 in range(0, q.size(0), chunk):
         s, idx = topk_similarity(q[s0:s0 + chunk], g, n, normalize=False)
-        y = _blur(q[s0:s0 + chunk], g, idx, s, tau)
+        y = _blur(g, idx, s, tau)
         y, order = y.sort(dim=1, descending=True, stable=True)
         scores.append(y)
         indices.append(idx.gather(1, order))
     return torch.cat(scores), torch.cat(indices)
 
 
-def _blur(q, g, idx, s, tau):
-    gn = g[idx]  # (c, n, D)
-    w = torch.softmax(torch.bmm(gn, gn.transpose(1, 2)) / tau, dim=2)  # (c, n, n), rows sum to 1
-    return torch.bmm(w, s.unsqueeze(2)).squeeze(2)  # (c, n) = (W G_n) q
+def _blur(g, idx, s, tau, group=64):
+    """Blurred scores y = W s of every query's top-n: g (G, D) normalised gallery, idx (c, n)
+    top-n indices, s (c, n) their cosines -> y (c, n), with W = row-softmax(G_n G_n^T / tau).
+
+    The neighbours are gathered for ``group`` queries at a time into one reused buffer
+    (index_select, row copies), small enough to stay in cache for the affinity product
+    that reads them right after.
+    """
+    c, n = idx.shape
+    group = min(group, c)
+    buf = g.new_empty(group * n, g.size(1))
+    y = torch.empty_like(s)
+    for s0 in range(0, c, group):
+        rows = idx[s0:s0 + group].reshape(-1)
+        gn = torch.index_select(g, 0, rows, out=buf[:rows.numel()]).view(-1, n, g.size(1))
+        w = torch.bmm(gn, gn.transpose(1, 2)).div_(tau).softmax(dim=2)  # rows sum to 1
+        y[s0:s0 + group] = torch.bmm(w, s[s0:s0 + group, :, None])[:, :, 0]  # (W G_n) q
+    return y
 
 
 @torch.no_grad()
@@ -83,24 +98,25 @@ def local_blurring_rerank(query, gallery, topn=50, tau=0.1, chunk=None):
 
     query (Q, D), gallery (G, D) float tensors on one device (features need not be
     normalised). Returns a (Q, G) float32 tensor on that device whose ascending order
-    in each row is the LBR ranking. Work memory beyond the (Q, G) output is bounded by
-    the query chunk (about 256 MiB by default); for galleries where a dense (Q, G)
-    output does not fit, use :func:`lbr_topn`.
+    in each row is the LBR ranking. Work memory beyond the (Q, G) output: the top-n
+    search of one query chunk and the neighbours of 64 queries (64 n D floats); no other
+    (Q, G) matrix is made (the product, the selection and the distances all work on the
+    output's rows in place). For galleries where a dense (Q, G) output does not fit, use
+    :func:`lbr_topn`.
     """
     _check(query, gallery, topn, tau)
     q = F.normalize(query.float(), dim=1)
     g = F.normalize(gallery.float(), dim=1)
     n = min(int(topn), g.size(0))
-    chunk = chunk or _chunk_queries(n, g.size(1), g.size(0))
+    chunk = chunk or _chunk_queries(g.size(0))
+    one = torch.ones((), device=q.device)
     dist = torch.empty(q.size(0), g.size(0), dtype=torch.float32, device=q.device)
     for s0 in range(0, q.size(0), chunk):
-        qc = q[s0:s0 + chunk]
-        d = dist[s0:s0 + chunk]
-        torch.mm(qc, g.t(), out=d)  # similarities, shared by the top-n search
+        d = dist[s0:s0 + chunk]  # every step works in place on this block of the output
+        torch.mm(q[s0:s0 + chunk], g.t(), out=d)  # similarities, shared by the top-n search
         s, idx = topk_rows(d, n)
-        d.neg_().add_(1.0)  # plain cosine distance
-        y = _blur(qc, g, idx, s, tau)
-        d.scatter_(1, idx, (1.0 - y) - _SHIFT)
+        torch.sub(one, d, out=d)  # plain cosine distance, one pass
+        d.scatter_(1, idx, (1.0 - _blur(g, idx, s, tau)) - _SHIFT)
     return dist
 
 

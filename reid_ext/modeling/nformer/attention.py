@@ -114,9 +114,11 @@ def landmark_agent_attention(q, k, v, landmarks, neighbors, reciprocal=None, chu
 
 
 def dense_landmark_agent_attention(q, k, v, landmarks, neighbors):
-    """The official dense formula (builds (H, N, N) tensors): a slow reference for tests.
+    """reid_ext's dense second path (builds (H, N, N) tensors): a slow reference.
 
-    Same arguments and result as :func:`landmark_agent_attention`; the mask is
+    The official formula written densely, as the official code computes it, but reid_ext's
+    code, not the official one: tests/test_nformer_core.py checks it against a loop-level
+    restatement. Same arguments and result as :func:`landmark_agent_attention`; the mask is
     ``M = M^k * (M^k)^T`` with the diagonal forced to 1, applied with masked fill.
     """
     h, n, dh = q.shape

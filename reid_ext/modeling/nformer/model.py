@@ -169,9 +169,12 @@ class NFormer(nn.Module):
 
 @torch.no_grad()
 def dense_nformer_forward(model, x, landmarks):
-    """Reference: ``model``'s eval forward with the official *dense* attention (an N x N
-    affinity and a dense reciprocal mask per layer). x (N, dim); ``landmarks``: one (l,)
-    index tensor per layer. For tests and benchmarks at small N only."""
+    """reid_ext's dense reference: ``model``'s eval forward with every attention computed
+    densely (:func:`dense_landmark_agent_attention`: an N x N affinity and a dense
+    reciprocal mask per layer), reid_ext's own second path, not the official code.
+    x (N, dim); ``landmarks``: one (l,) index tensor per layer. For tests and benchmarks
+    at small N only (tests/test_nformer_core.py checks it, and the model, against a
+    loop-level restatement of the official attention)."""
     x = F.normalize(x, dim=1) * model.input_scale
     nb = topk_similarity(x, x, model.topk)[1]
     for blk, lm in zip(model.blocks, landmarks):
