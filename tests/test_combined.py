@@ -19,6 +19,11 @@ SMALL = [o for o in TINY] + ["DATASETS.SYNTH.SIZE", "[96, 48]", "INPUT.SIZE_TRAI
                              "INPUT.SIZE_TEST", "[96, 48]", "TEST.HASH.AFR_W", "10"]
 
 
+
+def _timeless(metrics):
+    """A variant's metrics without its ranking time (which differs between runs)."""
+    return {k: v for k, v in metrics.items() if k != "seconds"}
+
 def _cfg(path, *opts):
     cfg = get_cfg()
     merge_from_file(cfg, path)
@@ -86,7 +91,8 @@ def test_synthetic_two_stage_pipeline(datasets_root, tmp_path):
     res2 = main(args)
     assert {"LBR", "NFormer", "hash256", "hash256+AFR(w=10)"} <= set(res2)
     # the encoder is frozen in stage 2: its plain and LBR results are stage 1's
-    assert res2["mAP"] == pytest.approx(res1["mAP"]) and res2["LBR"] == res1["LBR"]
+    assert res2["mAP"] == pytest.approx(res1["mAP"])
+    assert _timeless(res2["LBR"]) == _timeless(res1["LBR"])
     with open(s2 / "results.json") as f:
         saved = json.load(f)
     assert saved["SynthPerson"]["NFormer"]["mAP"] == pytest.approx(res2["NFormer"]["mAP"])

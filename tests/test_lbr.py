@@ -130,6 +130,34 @@ def test_lbr_variant_registered_and_switch():
     cfg.TEST.LBR.TOPN = 6
     out = fn(cfg, qs, gs, None)
     np.testing.assert_array_equal(out["LBR"].dist, local_blurring_rerank(q, g, 6, 0.1).numpy())
+    assert set(out) == {"LBR"} and out["LBR"].metrics["seconds"] > 0
+    cfg.TEST.LBR.GRID_TOPN, cfg.TEST.LBR.GRID_TAU = [3, 6], [0.05, 0.3]
+    out = fn(cfg, qs, gs, None)
+    assert set(out) == {"LBR", "LBR n=3 tau=0.05", "LBR n=3 tau=0.3", "LBR n=6 tau=0.05",
+                        "LBR n=6 tau=0.3"}
+    np.testing.assert_array_equal(out["LBR n=3 tau=0.3"].dist,
+                                  local_blurring_rerank(q, g, 3, 0.3).numpy())
+    cfg.TEST.LBR.GRID_TAU = []  # a grid needs both lists
+    assert set(fn(cfg, qs, gs, None)) == {"LBR"}
+
+
+def test_k_reciprocal_variant_beside_the_plain_result():
+    from reid_ext.evaluation import k_reciprocal_distance
+    cfg = get_cfg()
+    fn = EVAL_VARIANTS.get("k_reciprocal_variant")
+    q, g, qp, gp = _clustered(6, 30, 8, 6, seed=4)
+    qs, gs = FeatureSet(q, qp, np.zeros(6, int)), FeatureSet(g, gp, np.ones(30, int))
+    assert fn(cfg, qs, gs, None) == {}
+    cfg.TEST.KRECIP.ENABLED = True
+    cfg.TEST.KRECIP.GRID_K1, cfg.TEST.KRECIP.GRID_K2 = [4, 8], [2]
+    cfg.TEST.KRECIP.GRID_LAMBDA = [0.5]
+    out = fn(cfg, qs, gs, None)
+    assert set(out) == {"k-reciprocal", "k-reciprocal k1=4 k2=2 lambda=0.5",
+                        "k-reciprocal k1=8 k2=2 lambda=0.5"}
+    np.testing.assert_allclose(out["k-reciprocal"].dist, k_reciprocal_distance(q, g, 20, 6, 0.3))
+    np.testing.assert_allclose(out["k-reciprocal k1=4 k2=2 lambda=0.5"].dist,
+                               k_reciprocal_distance(q, g, 4, 2, 0.5))
+    assert out["k-reciprocal"].metrics["seconds"] > 0
 
 
 @pytest.mark.parametrize("aqe", [False, True])

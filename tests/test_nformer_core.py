@@ -200,3 +200,25 @@ def test_topk_similarity_grouped_selection_is_exact(n, dup):
         assert torch.equal(i, ri[:, :20])
     else:  # equal rows may differ in the last bit between GEMM blockings
         torch.testing.assert_close(sim.gather(1, i), rv[:, :20])
+
+
+def test_input_projection_keeps_the_encoder_neighbours(monkeypatch):
+    """INPUT_DIM: a wider encoder feature is projected to the token size; the reciprocal
+    neighbours are those of the encoder features, and it trains with the NFormer."""
+    import reid_ext.modeling.nformer.model as mod
+    torch.manual_seed(0)
+    m = NFormer(dim=16, depth=2, num_heads=2, num_landmarks=3, topk=4, num_classes=5,
+                input_dim=40)
+    x = torch.randn(2, 30, 40)
+    out = m.forward_train(x)
+    assert out["features"].shape == (2, 30, 16) and out["logits"].shape == (2, 30, 5)
+    out["logits"].sum().backward()
+    assert m.input_proj.weight.grad is not None and m.input_proj.weight.shape == (16, 40)
+    seen = []
+    real = mod.nformer_neighbors
+    monkeypatch.setattr(mod, "nformer_neighbors", lambda f, k: seen.append(f) or real(f, k))
+    with torch.no_grad():
+        y = m.eval()(x[0])
+    assert y.shape == (30, 16) and seen[0].shape == (30, 40)
+    with pytest.raises(ValueError, match="INPUT_DIM"):
+        m(torch.randn(30, 16))

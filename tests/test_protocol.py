@@ -1,6 +1,7 @@
 """The protocol runner on the real VIPeR images: one short baseline run end to end
 (train a few iterations from the ImageNet file, evaluate, results file), reuse, resume,
 and the tables; the statistics of the tables on hand-made records."""
+import dataclasses
 import json
 import os
 
@@ -83,3 +84,60 @@ def test_replace_block_keeps_the_rest(tmp_path):
     text = page.read_text()
     assert text.startswith("# Title\n\ntext\n") and "two" in text and "one" not in text
     assert text.count("<!-- t:start -->") == 1
+
+
+def _dep_protocol(tmp_path):
+    base = Variant("base", "Baseline", "projects/VIPeR/configs/baseline.yml", opts=SHORT,
+                   splits=(0,))
+    rerank = Variant("rerank", "Baseline re-ranked", "projects/VIPeR/configs/baseline.yml",
+                     opts=("MODEL.WEIGHTS", "{weights}", "TEST.LBR.ENABLED", "True") + SHORT,
+                     splits=(0,), weights_from="base", eval_only=True)
+    return Protocol("viper-test", [base, rerank], str(tmp_path / "results"),
+                    str(tmp_path / "logs"),
+                    lambda s: ["DATASETS.VIPER.SPLIT", str(s), "SEED", str(s)], "VIPeRSplit")
+
+
+def test_a_run_on_another_runs_checkpoint_plans_and_hashes_it(tmp_path):
+    from reid_ext.protocol.runner import run_opts
+    proto = _dep_protocol(tmp_path)
+    base, rerank = proto.variants
+    opts = run_opts(proto, rerank, 0)
+    assert opts[opts.index("MODEL.WEIGHTS") + 1] == str(tmp_path / "logs" / "base" / "split0" /
+                                                         "model_final.pth")
+    # asked alone, the eval-only run brings the training it needs, first
+    todo, _ = plan(proto, [rerank])
+    assert [(j.key, j.needs) for j in todo] == [("base/split0", ""), ("rerank/split0", "base/split0")]
+    todo, _ = plan(proto, [rerank, base])  # planned once, in dependency order
+    assert [j.key for j in todo] == ["base/split0", "rerank/split0"]
+    # the dependant's hash follows its source's config
+    other = Protocol("viper-test", [dataclasses.replace(base, opts=SHORT + ("SOLVER.BASE_LR", "0.001")),
+                                    rerank], proto.results_dir, proto.logs_dir, proto.split_opts,
+                     "VIPeRSplit")
+    assert config_hash(other, rerank, 0) != config_hash(proto, rerank, 0)
+
+
+@needs_viper
+def test_eval_only_run_on_the_baseline_checkpoint(tmp_path):
+    proto = _dep_protocol(tmp_path)
+    todo, _ = plan(proto, [proto.variants[1]])
+    assert run_protocol(proto, todo, os.path.dirname(VIPER), jobs=2, threads=1) == []
+    base = json.loads((tmp_path / "results" / "base" / "split0.json").read_text())
+    rerank = json.loads((tmp_path / "results" / "rerank" / "split0.json").read_text())
+    assert rerank["metrics"]["mAP"] == pytest.approx(base["metrics"]["mAP"])  # same checkpoint
+    assert "LBR" in rerank["variants"] and "LBR" not in base["variants"]
+    # the checkpoint is on disk now: planning the eval-only run again needs no training
+    (tmp_path / "results" / "rerank" / "split0.json").unlink()
+    assert [j.key for j in plan(proto, [proto.variants[1]])[0]] == ["rerank/split0"]
+
+
+def test_parameters_chosen_on_validation_are_read_on_test():
+    def rec(split, **grid):
+        return {"split": split, "metrics": {"mAP": 1.0}, "cpu_seconds": 1.0,
+                "variants": {k.replace("_", " "): {"mAP": v, "Rank-1": v} for k, v in grid.items()}}
+    found = {"val": {0: rec(0, LBR_a=5.0, LBR_b=7.0, other=99.0), 1: rec(1, LBR_a=4.0, LBR_b=4.0)},
+             "test": {0: rec(0, LBR_a=50.0, LBR_b=30.0), 1: rec(1, LBR_a=20.0, LBR_b=40.0),
+                      2: rec(2, LBR_a=1.0)}}
+    out = report.select_on_validation(found, "test", "val", "LBR")
+    assert sorted(out) == [0, 1]  # split 2 has no validation run
+    assert out[0]["chosen"] == "LBR b" and out[0]["metrics"]["mAP"] == 30.0  # not the test's best
+    assert out[1]["chosen"] == "LBR a" and out[1]["metrics"]["mAP"] == 20.0  # ties: grid order

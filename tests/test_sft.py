@@ -160,14 +160,17 @@ def test_head_no_deep_supervision_uses_transformed_only():
     torch.testing.assert_close(out["features"], spectral_feature_transform(feats.mean((2, 3)), 0.1))
 
 
+@pytest.mark.parametrize("metric_views", ["original", "all"])
 @pytest.mark.parametrize("losses", [("CrossEntropyLoss", "TripletLoss"), ("CircleLoss",),
                                     ("Cosface",), ("AdaSPLoss",)])
-def test_model_losses_average_over_views(losses):
+def test_model_losses_over_views(losses, metric_views):
+    """CE is averaged over X and X'; metric losses see X only (official) unless
+    METRIC_VIEWS is "all"."""
     from fastreid.modeling import build_model
     from reid_ext.modeling.losses import registered_loss_names
     missing = [n for n in losses if n not in registered_loss_names()]
     assert not missing, f"losses {missing} are not registered (reid_ext.modeling.losses)"
-    cfg = _cfg(MODEL__HEADS__NAME="SFTHead")
+    cfg = _cfg(MODEL__HEADS__NAME="SFTHead", MODEL__HEADS__SFT__METRIC_VIEWS=metric_views)
     cfg.MODEL.LOSSES.NAME = losses
     torch.manual_seed(0)
     model = build_model(cfg).train()
@@ -177,17 +180,25 @@ def test_model_losses_average_over_views(losses):
     total = sum(loss.values())
     assert torch.isfinite(total)
     total.backward()
-    # recompute by hand: mean over the two views of each loss
+    # recompute by hand from the head's two views
     model.zero_grad()
     feats = model.backbone(model.preprocess_image(batch))
     out = model.heads(feats, batch["targets"])
     expect = {}
     from reid_ext.modeling.losses import get_loss
-    for view in out["views"]:
-        for n in losses:
+    for n in losses:
+        views = out["views"] if n == "CrossEntropyLoss" or metric_views == "all" \
+            else out["views"][:1]
+        for view in views:
             for k, v in get_loss(n)(view, batch["targets"], cfg.MODEL.LOSSES).items():
-                expect[k] = expect.get(k, 0) + v / 2
+                expect[k] = expect.get(k, 0) + v / len(views)
     assert set(expect) == set(loss)
     for k in expect:
         # BN in train mode: the second forward gives the same batch statistics
         torch.testing.assert_close(loss[k], expect[k], rtol=1e-4, atol=1e-5)
+    if metric_views == "original" and losses != ("CrossEntropyLoss", "TripletLoss"):
+        # the X' view really is left out: its metric loss differs from X's
+        name = losses[0]
+        on_x = get_loss(name)(out["views"][0], batch["targets"], cfg.MODEL.LOSSES)
+        on_sft = get_loss(name)(out["views"][1], batch["targets"], cfg.MODEL.LOSSES)
+        assert all(not torch.allclose(on_x[k], on_sft[k]) for k in on_x)

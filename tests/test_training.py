@@ -150,3 +150,36 @@ def test_cli_flag_after_overrides_is_reported():
                           cwd=ROOT, timeout=300)
     assert proc.returncode != 0
     assert "--eval-only must come before the KEY VALUE overrides" in proc.stderr
+
+
+def test_channels_last_backbone_gives_the_same_model():
+    """MODEL.CHANNELS_LAST feeds the backbone NHWC images: same outputs and gradients up
+    to float rounding, contiguous weights (for fastreid's ContiguousParams) and an NCHW
+    (contiguous) feature map for the heads."""
+    def build(on):
+        cfg = get_cfg()
+        cfg.merge_from_list(["MODEL.DEVICE", "cpu", "MODEL.BACKBONE.PRETRAIN", "False",
+                             "MODEL.BACKBONE.DEPTH", "18x", "MODEL.BACKBONE.FEAT_DIM", "512",
+                             "MODEL.HEADS.NUM_CLASSES", "4", "MODEL.META_ARCHITECTURE",
+                             "ReidBaseline", "MODEL.CHANNELS_LAST", str(on)])
+        torch.manual_seed(0)
+        return Trainer.build_model(cfg)
+    nchw, nhwc = build(False), build(True)
+    nhwc.load_state_dict(nchw.state_dict())
+    seen = []
+    nhwc.backbone.conv1.register_forward_pre_hook(lambda m, i: seen.append(i[0]))
+    x = {"images": torch.rand(8, 3, 64, 32) * 255, "targets": torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])}
+    assert nhwc.backbone(nhwc.preprocess_image(x)).is_contiguous()
+    assert seen[0].is_contiguous(memory_format=torch.channels_last) and not seen[0].is_contiguous()
+    assert all(p.is_contiguous() for p in nhwc.parameters())
+    la, lb = nchw(x), nhwc(x)
+    for k in la:
+        torch.testing.assert_close(lb[k], la[k], rtol=1e-4, atol=1e-4)
+    sum(la.values()).backward()
+    sum(lb.values()).backward()
+    torch.testing.assert_close(nhwc.backbone.conv1.weight.grad, nchw.backbone.conv1.weight.grad,
+                               rtol=1e-3, atol=1e-4)
+    nhwc.load_state_dict(nchw.state_dict())  # the extra backbone call above moved BN stats
+    nchw.eval(), nhwc.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(nhwc(x), nchw(x), rtol=1e-4, atol=1e-4)

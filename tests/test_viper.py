@@ -90,6 +90,22 @@ def test_split0_protocol_on_the_real_images(monkeypatch):
     assert {pid for _, pid, _ in other.query} != test_ids
 
 
+@needs_viper
+def test_validation_halves_keep_the_test_identities_out(monkeypatch):
+    monkeypatch.setenv("FASTREID_DATASETS", os.path.dirname(VIPER))
+    test = build_dataset(_cfg(2), "VIPeRSplit", split=2)
+    val = build_dataset(_cfg(2, "DATASETS.VIPER.VALIDATION", "True"), "VIPeRSplit", split=2)
+    split_train = {int(p.split("_")[1]) for _, p, _ in test.train}
+    val_train = {int(p.split("_")[1]) for _, p, _ in val.train}
+    val_test = {pid for _, pid, _ in val.query}
+    assert len(val_train) == len(val_test) == 158 and len(val.train) == 316
+    assert val_train | val_test == split_train and not val_train & val_test
+    assert {pid for _, pid, _ in val.gallery} == val_test
+    assert {c for _, _, c in val.query} == {0} and {c for _, _, c in val.gallery} == {1}
+    again = build_dataset(_cfg(2, "DATASETS.VIPER.VALIDATION", "True"), "VIPeRSplit", split=2)
+    assert again.query == val.query and again.train == val.train
+
+
 def test_errors_name_the_path_or_key(tmp_path, monkeypatch):
     root = _fake_viper(tmp_path / "data")
     monkeypatch.setenv("FASTREID_DATASETS", str(root))

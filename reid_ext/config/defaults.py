@@ -17,6 +17,7 @@ def add_base_config(cfg):
     """Keys of the foundation (trainer, logging, synthetic data)."""
     add_key(cfg, "SEED", -1)  # global RNG seed; negative = not seeded
     add_key(cfg, "ENGINE.TRAINER", "Trainer")  # trainer class from reid_ext.engine.TRAINER_REGISTRY
+    add_key(cfg, "MODEL.CHANNELS_LAST", True)  # backbone weights in NHWC layout (faster convolutions; same values)
     add_key(cfg, "TEST.CMC_RANKS", [1, 5, 10])  # CMC ranks reported (Rank-k columns)
     add_key(cfg, "SOLVER.LOG_PERIOD", 20)  # iterations between console/metrics.json/tensorboard writes
     # Synthetic datasets (SynthPerson, SynthVehicle). 0 / [] = the dataset's own default.
@@ -29,6 +30,7 @@ def add_base_config(cfg):
     # VIPeRSplit: the standard 10-split single-shot protocol of VIPeR
     add_key(cfg, "DATASETS.VIPER.SPLIT", 0)  # which split (0-9) of the splits file
     add_key(cfg, "DATASETS.VIPER.SPLITS_FILE", "")  # "" = reid_ext/data/splits/viper.json (shipped)
+    add_key(cfg, "DATASETS.VIPER.VALIDATION", False)  # True: train/evaluate on halves of the split's training ids (test ids unused)
     return cfg
 
 

@@ -14,6 +14,7 @@ def add_nformer_config(cfg):
     add_key(cfg, "MODEL.NFORMER.EVAL_SEED", 0)  # seed of the eval-mode landmark generator
     add_key(cfg, "MODEL.NFORMER.INPUT_SCALE", 16.0)  # inputs L2-normalised times this (0 = raw)
     add_key(cfg, "MODEL.NFORMER.CHUNK_SIZE", 0)  # attention rows per chunk (0 = automatic)
+    add_key(cfg, "MODEL.NFORMER.INPUT_DIM", 0)  # encoder feature size if not DIM: a learned linear map to DIM (0 = DIM)
     # stage 2 (reid_ext.engine.nformer.NFormerTrainer, ENGINE.TRAINER NFormerTrainer)
     add_key(cfg, "MODEL.NFORMER.STAGE1_WEIGHTS", "")  # stage-1 checkpoint (else MODEL.WEIGHTS)
     add_key(cfg, "SOLVER.NFORMER.MAX_EPOCH", 20)  # NFormer epochs (features re-extracted each)

@@ -12,6 +12,12 @@ and shipped as ``reid_ext/data/splits/viper.json``, so every machine uses the sa
 and nothing is written beside the data. ``DATASETS.VIPER.SPLIT`` picks one,
 ``DATASETS.VIPER.SPLITS_FILE`` another file of the same form.
 
+Validation (``DATASETS.VIPER.VALIDATION``): the split's 316 *training* identities are
+halved again (:func:`validation_halves`, seeded by the split index): train = both
+cameras of 158 of them, query / gallery = camera A / B of the other 158. The test
+identities are not read, so hyper-parameters chosen there (e.g. the re-ranking's
+neighbourhood size) never see the test split.
+
 Checked when the set is built, each with one error naming the path or key: the folder,
 every identity in both cameras (once each), every image readable, the split index, and
 that the splits file covers exactly the identities on disk.
@@ -51,6 +57,11 @@ def make_splits(identities, num_splits=10, seed=0):
         splits.append({"train": sorted(ids[perm[:half]].tolist()),
                        "test": sorted(ids[perm[half:]].tolist())})
     return splits
+
+
+def validation_halves(train_ids, split):
+    """The split's training identities in two seeded halves: {"train": 158, "test": 158}."""
+    return make_splits(train_ids, num_splits=1, seed=1000 + int(split))[0]
 
 
 def write_splits_file(path, identities, num_splits=10, seed=0):
@@ -144,7 +155,7 @@ class VIPeRSplit(ImageDataset):
     dataset_dir = "VIPeR"
     dataset_name = "viper"
 
-    def __init__(self, root="datasets", split=0, splits_file="", **kwargs):
+    def __init__(self, root="datasets", split=0, splits_file="", validation=False, **kwargs):
         self.root = root
         self.data_dir = os.path.join(root, self.dataset_dir)
         self.splits_file = splits_file or SPLITS_FILE
@@ -157,6 +168,9 @@ class VIPeRSplit(ImageDataset):
         chosen = splits[self.split]
         check_split(chosen, found["cam_a"], self.splits_file, self.split)
         check_readable([p for cam in CAMERAS for p in found[cam].values()])
+        self.validation = bool(validation)
+        if self.validation:
+            chosen = validation_halves(chosen["train"], self.split)
         a, b = found["cam_a"], found["cam_b"]
         train = [(cam[pid], f"{self.dataset_name}_{pid}", f"{self.dataset_name}_{c}")
                  for pid in chosen["train"] for c, cam in enumerate((a, b))]
@@ -166,4 +180,5 @@ class VIPeRSplit(ImageDataset):
 
     @classmethod
     def cfg_kwargs(cls, cfg):
-        return {"split": cfg.DATASETS.VIPER.SPLIT, "splits_file": cfg.DATASETS.VIPER.SPLITS_FILE}
+        return {"split": cfg.DATASETS.VIPER.SPLIT, "splits_file": cfg.DATASETS.VIPER.SPLITS_FILE,
+                "validation": cfg.DATASETS.VIPER.get("VALIDATION", False)}

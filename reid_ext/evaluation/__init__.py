@@ -6,3 +6,4 @@ from .variants import EVAL_VARIANTS, FeatureSet, VariantOutput, check_variant_co
 from . import hashing  # noqa: F401,E402  (SSR Hamming / AFR variant)
 from . import nformer_variant  # noqa: F401,E402  (issue 6: NFormer)
 from . import lbr  # noqa: F401,E402  (TEST.LBR: Local Blurring Re-ranking)
+from . import krecip  # noqa: F401,E402  (TEST.KRECIP: k-reciprocal beside the plain result)

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..utils.neighbors import topk_rows, topk_similarity
-from .variants import EVAL_VARIANTS, VariantOutput
+from .variants import EVAL_VARIANTS, VariantOutput, grid, timed
 
 _SHIFT = 3.0  # top-n distances (1 - y) - 3 lie in [-3, -1], below any cosine distance [0, 2]
 
@@ -122,8 +122,17 @@ def local_blurring_rerank(query, gallery, topn=50, tau=0.1, chunk=None):
 
 @EVAL_VARIANTS.register()
 def lbr_variant(cfg, query, gallery, model=None):
-    """Reports "LBR" (TEST.LBR.ENABLED) on the evaluator's (possibly AQE-expanded) features."""
+    """Reports "LBR" (TEST.LBR.ENABLED) on the evaluator's (possibly AQE-expanded) features,
+    and "LBR n=.. tau=.." for each pair of TEST.LBR.GRID_TOPN x GRID_TAU; each with the
+    seconds of the whole re-ranking (query-gallery product included)."""
     if "LBR" not in cfg.TEST or not cfg.TEST.LBR.ENABLED:
         return {}
-    dist = local_blurring_rerank(query.feats, gallery.feats, cfg.TEST.LBR.TOPN, cfg.TEST.LBR.TAU)
-    return {"LBR": VariantOutput(dist=dist.cpu().numpy())}
+    node = cfg.TEST.LBR
+    params = [("LBR", (node.TOPN, node.TAU))]
+    params += [(f"LBR n={n} tau={tau:g}", (n, tau))
+               for n, tau in grid(node.get("GRID_TOPN", []), node.get("GRID_TAU", []))]
+    out = {}
+    for name, (n, tau) in params:
+        dist, sec = timed(local_blurring_rerank, query.feats, gallery.feats, int(n), float(tau))
+        out[name] = VariantOutput(dist=dist.cpu().numpy(), metrics={"seconds": sec})
+    return out

@@ -13,6 +13,8 @@ A variant may carry ``fn.check_cfg(cfg)``, raising on a combination of keys it c
 honour; :func:`check_variant_configs` runs them all when the trainer builds the model,
 before any training or feature extraction.
 """
+import itertools
+import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -37,6 +39,18 @@ class VariantOutput:
     dist: Optional[object] = None  # (Q, G) distances, smaller = closer
     ranking: Optional[object] = None  # (Q, G) gallery indices, best first
     metrics: Dict[str, float] = field(default_factory=dict)
+
+
+def timed(fn, *args):
+    """(fn(*args), seconds): variants report the time of their own ranking."""
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0
+
+
+def grid(*values):
+    """Every combination of the value lists of a variant's GRID_* keys (none if one is empty)."""
+    return list(itertools.product(*values)) if all(len(v) for v in values) else []
 
 
 def registered_variants():

@@ -37,6 +37,30 @@ def metric_of(record, metric, result_variant=""):
     return src.get(metric)
 
 
+def select_on_validation(found, test, val, prefix, metric="mAP"):
+    """Per split, the entry of a parameter grid (``"<prefix> k=v ..."`` result variants)
+    that scores best on the validation run, read on the test run.
+
+    test, val: variant names whose runs report the same grid (``val`` trained and
+    evaluated on ``DATASETS.VIPER.VALIDATION`` halves of the split's training
+    identities). Returns {split: record}: the test record with ``metrics`` = the chosen
+    entry and ``chosen`` = its name; only splits where both runs exist. Ties go to the
+    first entry of the grid.
+    """
+    out = {}
+    for s, rec in found.get(test, {}).items():
+        v = found.get(val, {}).get(s)
+        if v is None:
+            continue
+        grid = [k for k in v["variants"] if k.startswith(prefix + " ") and k in rec["variants"]]
+        if not grid:
+            continue
+        best = max(grid, key=lambda k: (v["variants"][k][metric], -grid.index(k)))
+        out[s] = {**rec, "metrics": rec["variants"][best], "chosen": best,
+                  "chosen_val": v["variants"][best][metric]}
+    return out
+
+
 def mean_std(values):
     a = np.asarray(values, dtype=np.float64)
     if not len(a):

@@ -13,6 +13,13 @@ A run is *reused* when its results file exists with the same ``config_hash`` (a 
 where the merged config differs from the defaults, OUTPUT_DIR left out), *resumed* (``--resume``) when its output folder
 has a checkpoint of the same config, and started afresh otherwise. Several runs go in
 parallel (``jobs``), each with ``threads`` OpenMP threads; progress and an ETA are logged.
+
+A variant may start from another variant's trained model of the same split
+(``weights_from``; ``{weights}`` in its opts becomes that run's ``model_final.pth``),
+e.g. a re-ranking evaluated on the baseline's checkpoint (``eval_only``) or the NFormer
+stage 2 on the frozen baseline encoder. Its config hash includes the other run's, and
+when that checkpoint is not on disk (a fresh clone keeps only the results files) the
+other run is trained first, in the same protocol call.
 """
 import dataclasses
 import datetime
@@ -49,6 +56,8 @@ class Variant:
     splits: tuple = tuple(range(10))
     baseline: str = ""
     note: str = ""
+    weights_from: str = ""  # variant whose final checkpoint of the split this run reads
+    eval_only: bool = False  # evaluate the {weights} checkpoint only (--eval-only)
 
 
 @dataclasses.dataclass
@@ -76,9 +85,21 @@ def resolve(path):
     return path if os.path.isabs(path) else os.path.join(ROOT, path)
 
 
+def run_dir(protocol, name, split):
+    """The run's OUTPUT_DIR, relative to the repository."""
+    return os.path.join(protocol.logs_dir, name, f"split{split}")
+
+
+def weights_path(protocol, variant, split):
+    """The final checkpoint of ``variant.weights_from`` on ``split`` (relative)."""
+    return os.path.join(run_dir(protocol, variant.weights_from, split), "model_final.pth")
+
+
 def run_opts(protocol, variant, split):
-    out = os.path.join(protocol.logs_dir, variant.name, f"split{split}")
-    return [*variant.opts, *protocol.split_opts(split), "OUTPUT_DIR", out]
+    opts = list(variant.opts)
+    if variant.weights_from:
+        opts = [o.replace("{weights}", weights_path(protocol, variant, split)) for o in opts]
+    return [*opts, *protocol.split_opts(split), "OUTPUT_DIR", run_dir(protocol, variant.name, split)]
 
 
 def _flat(node, prefix=""):
@@ -103,8 +124,12 @@ def config_diff(protocol, variant, split):
 
 
 def config_hash(protocol, variant, split):
-    """sha256 (12 hex) of :func:`config_diff`."""
-    text = json.dumps(config_diff(protocol, variant, split), sort_keys=True, default=str)
+    """sha256 (12 hex) of :func:`config_diff` (and of the run it starts from, if any)."""
+    key = config_diff(protocol, variant, split)
+    if variant.weights_from:
+        key = {"run": key, "eval_only": variant.eval_only,
+               "weights_from": config_hash(protocol, protocol.variant(variant.weights_from), split)}
+    text = json.dumps(key, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -134,6 +159,7 @@ class Job:
     variant: Variant
     split: int
     hash: str
+    needs: str = ""  # key of the job that must finish first (it trains the weights read)
 
     @property
     def key(self):
@@ -153,7 +179,33 @@ def plan(protocol, variants, splits=None, rerun=False):
             reused.append(path)
         else:
             todo.append(Job(v, s, h))
-    return todo, reused
+    return _with_dependencies(protocol, todo), reused
+
+
+def _with_dependencies(protocol, todo):
+    """Put before each job that reads another run's checkpoint that run, when its
+    checkpoint is neither on disk nor produced by a job already planned."""
+    out, keys = [], set()
+    for job in todo:
+        chain, v = [], job.variant
+        while v.weights_from:
+            dep = protocol.variant(v.weights_from)
+            dep_job = Job(dep, job.split, config_hash(protocol, dep, job.split))
+            stamp = os.path.join(_out_dir(protocol, dep_job), "protocol_hash.txt")
+            ready = (os.path.exists(resolve(weights_path(protocol, v, job.split)))
+                     and os.path.exists(stamp) and open(stamp).read().strip() == dep_job.hash)
+            if ready or dep_job.key in keys:
+                break
+            chain.insert(0, dep_job)
+            v = dep
+        for j in chain + [job]:
+            if j.key in keys:
+                continue
+            if j.variant.weights_from:
+                j.needs = f"{j.variant.weights_from}/split{j.split}"
+            keys.add(j.key)
+            out.append(j)
+    return out
 
 
 def _out_dir(protocol, job):
@@ -169,11 +221,18 @@ def run_one(protocol, job, datasets, threads):
     os.makedirs(out, exist_ok=True)
     with open(stamp, "w") as f:
         f.write(job.hash + "\n")
-    resume = os.path.exists(os.path.join(out, "last_checkpoint"))
+    eval_only = job.variant.eval_only
+    resume = not eval_only and os.path.exists(os.path.join(out, "last_checkpoint"))
     if os.path.exists(os.path.join(out, "results.json")):
         os.remove(os.path.join(out, "results.json"))
+    if job.variant.weights_from:
+        weights = resolve(weights_path(protocol, job.variant, job.split))
+        if not os.path.exists(weights):
+            raise RuntimeError(f"{job.key} needs {weights} ({job.variant.weights_from} on split "
+                               f"{job.split}), which is missing")
     cmd = [sys.executable, "-m", "reid_ext.train_net", "--config-file", resolve(job.variant.config),
-           *(["--resume"] if resume else []), *run_opts(protocol, job.variant, job.split)]
+           *(["--eval-only"] if eval_only else []), *(["--resume"] if resume else []),
+           *run_opts(protocol, job.variant, job.split)]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "FASTREID_DATASETS": datasets, "PYTHONUNBUFFERED": "1"}
     t0 = time.time()
@@ -211,16 +270,36 @@ def run_protocol(protocol, jobs_list, datasets, jobs=1, threads=1, keep_going=Fa
     """Run ``jobs_list`` with ``jobs`` in parallel; log progress and an ETA.
     Returns the failures as [(job key, error)]."""
     total, done, failures = len(jobs_list), [], []
-    lock = threading.Lock()
+    lock = threading.Condition()
     queue = list(jobs_list)
+    running, failed = set(), set()
     t_start = time.time()
+
+    def next_job():
+        """The first queued job whose prerequisite is neither queued nor running (a job
+        whose prerequisite failed fails too); None when the queue is empty."""
+        while queue:
+            pending = {j.key for j in queue} | running
+            for i, job in enumerate(queue):
+                if job.needs in failed:
+                    queue.pop(i)
+                    failed.add(job.key)
+                    failures.append((job.key, f"not run: {job.needs} failed"))
+                    break
+                if job.needs not in pending:
+                    return queue.pop(i)
+            else:
+                lock.wait()
+        return None
 
     def worker():
         while True:
             with lock:
-                if not queue or (failures and not keep_going):
+                job = None if failures and not keep_going else next_job()
+                if job is None:
+                    lock.notify_all()
                     return
-                job = queue.pop(0)
+                running.add(job.key)
                 logger.info("[%d/%d] start %s (config %s)", total - len(queue), total, job.key,
                             job.hash)
             t0 = time.time()
@@ -228,10 +307,15 @@ def run_protocol(protocol, jobs_list, datasets, jobs=1, threads=1, keep_going=Fa
                 run_one(protocol, job, datasets, threads)
             except Exception as e:  # reported with the run's key; the others go on if asked
                 with lock:
+                    running.discard(job.key)
+                    failed.add(job.key)
                     failures.append((job.key, str(e)))
                     logger.error("%s", e)
+                    lock.notify_all()
                 continue
             with lock:
+                running.discard(job.key)
+                lock.notify_all()
                 done.append(time.time() - t0)
                 left = total - len(done) - len(failures)
                 eta = (time.time() - t_start) / len(done) * left

@@ -7,11 +7,30 @@ one :class:`~reid_ext.protocol.runner.Variant` line below (plus a row of a table
 """
 import os
 
-from .report import markdown, paired_rows, per_split_rows, replace_block, summary_rows
+from .report import (markdown, paired_rows, per_split_rows, replace_block, select_on_validation,
+                     summary_rows)
 from .runner import Protocol, Variant, resolve
 
 CFG = "projects/VIPeR/configs"
 ALL, FIVE, THREE = tuple(range(10)), tuple(range(5)), tuple(range(3))
+
+# Test-time grids, reported by one evaluation: LBR (spec n 50, tau 0.1 = the "LBR" entry)
+# and fastreid's k-reciprocal (k1 20, k2 6, lambda 0.3 = the "k-reciprocal" entry). The
+# value used per split is the one that scores best on that split's validation run.
+LBR_TOPN, LBR_TAU = (5, 10, 20, 50), (0.02, 0.05, 0.1, 0.3)
+KR_K1, KR_K2, KR_LAMBDA = (5, 10, 20), (2, 3, 6), (0.1, 0.3, 0.6)
+
+
+def _list(values):
+    return "[" + ", ".join(map(str, values)) + "]"
+
+
+RERANK = ("TEST.LBR.ENABLED", "True", "TEST.LBR.GRID_TOPN", _list(LBR_TOPN),
+          "TEST.LBR.GRID_TAU", _list(LBR_TAU), "TEST.KRECIP.ENABLED", "True",
+          "TEST.KRECIP.GRID_K1", _list(KR_K1), "TEST.KRECIP.GRID_K2", _list(KR_K2),
+          "TEST.KRECIP.GRID_LAMBDA", _list(KR_LAMBDA))
+VALIDATION = ("DATASETS.VIPER.VALIDATION", "True") + RERANK
+NO_C2F = ("MODEL.BACKBONE.ATTENTION.TYPE", "none")
 
 VARIANTS = [
     Variant("baseline", "Baseline: CE + triplet (soft margin, batch-hard)", f"{CFG}/baseline.yml",
@@ -34,6 +53,43 @@ VARIANTS = [
             splits=THREE, baseline="baseline"),
     Variant("ce_triplet_after", "Ablation: CE + triplet on the BN-neck feature",
             f"{CFG}/ce_triplet_after.yml", splits=THREE, baseline="baseline"),
+    Variant("ce_adasp_before", "Ablation: CE + AdaSP × 0.5 on the pooled feature",
+            f"{CFG}/ce_adasp.yml", opts=("MODEL.HEADS.NECK_FEAT", "before"), splits=THREE,
+            baseline="baseline"),
+]
+
+# Issue 13: the other methods on the same base (projects/VIPeR/README.md)
+OTHER_VARIANTS = [
+    Variant("baseline_val", "Validation: baseline on halves of the training identities",
+            f"{CFG}/baseline.yml", opts=VALIDATION, splits=FIVE),
+    Variant("baseline_rerank", "Baseline, re-ranked (eval of its checkpoint)",
+            f"{CFG}/baseline.yml", opts=("MODEL.WEIGHTS", "{weights}") + RERANK, splits=FIVE,
+            weights_from="baseline", eval_only=True),
+    Variant("sft", "SFT (σ 0.1, deep supervision)", f"{CFG}/sft.yml", splits=FIVE,
+            baseline="baseline"),
+    Variant("sft_val", "Validation: SFT on halves of the training identities",
+            f"{CFG}/sft.yml", opts=VALIDATION, splits=FIVE),
+    Variant("sft_rerank", "SFT, re-ranked (eval of its checkpoint)", f"{CFG}/sft.yml",
+            opts=("MODEL.WEIGHTS", "{weights}") + RERANK, splits=FIVE, weights_from="sft",
+            eval_only=True),
+    Variant("nformer", "Baseline + NFormer (stage 2 on the frozen encoder)",
+            f"{CFG}/nformer.yml", opts=("MODEL.NFORMER.STAGE1_WEIGHTS", "{weights}"),
+            splits=FIVE, weights_from="baseline"),
+    *[Variant(f"ssr_{b}", f"SSR hashing, {b} bits", f"{CFG}/ssr_{b}bits.yml", splits=FIVE)
+      for b in (64, 128, 512, 2048)],
+    Variant("ssr_128_off", "SSR hashing, 128 bits, SSR term off", f"{CFG}/ssr_128bits_off.yml",
+            splits=FIVE),
+    Variant("combined", "Combined (C2F + SFT + AdaSP + SSR branch)", f"{CFG}/combined.yml",
+            splits=FIVE, baseline="baseline"),
+    Variant("combined_nformer", "Combined, stage 2 (+ NFormer)", f"{CFG}/combined_stage2.yml",
+            opts=("MODEL.NFORMER.STAGE1_WEIGHTS", "{weights}"), splits=FIVE,
+            weights_from="combined"),
+    Variant("combined_noc2f", "Combined without C2F", f"{CFG}/combined.yml", opts=NO_C2F,
+            splits=FIVE, baseline="baseline"),
+    Variant("combined_noc2f_nformer", "Combined without C2F, stage 2 (+ NFormer)",
+            f"{CFG}/combined_stage2.yml",
+            opts=NO_C2F + ("MODEL.NFORMER.STAGE1_WEIGHTS", "{weights}"), splits=FIVE,
+            weights_from="combined_noc2f"),
 ]
 
 # paired comparisons beyond each variant's own baseline: the paper's ordering of the
@@ -43,7 +99,7 @@ EXTRA_PAIRS = [("adasp", "sp-h"), ("adasp", "sp-lh"), ("sp-h", "sp-lh"),
                ("adasp", "baseline")]
 
 PROTOCOL = Protocol(
-    name="viper", variants=VARIANTS, results_dir="docs/benchmarks/viper",
+    name="viper", variants=VARIANTS + OTHER_VARIANTS, results_dir="docs/benchmarks/viper",
     logs_dir="logs/protocol/viper", test_set="VIPeRSplit",
     split_opts=lambda s: ["DATASETS.VIPER.SPLIT", str(s), "SEED", str(s)], num_splits=10)
 

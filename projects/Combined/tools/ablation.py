@@ -7,7 +7,9 @@ switched off one at a time from the full model backwards (each row adds one comp
 the row above), then stage 2 (the NFormer) on the full model, with
 ``reid_ext.reproduce.harness.train`` (one subprocess per row; finished rows are reused,
 interrupted ones resumed), then leave-one-out rows (the full stage-1 model minus one
-component). LBR is reported for every row; Hamming/AFR for the rows with the SSR branch.
+component), then the diagnosis rows that isolate why a component lowers accuracy (see
+projects/Combined/README.md). LBR is reported for every row; Hamming/AFR for the rows
+with the SSR branch.
 """
 import argparse
 import os
@@ -33,6 +35,22 @@ ROWS = [  # (name, overrides of synth_stage1.yml)
 LEAVE_ONE_OUT = [  # the full stage-1 model with one component removed
     ("full model without SFT", ["MODEL.HEADS.SFT.ENABLED", "False"]),
 ]
+CE_TRIPLET = ["MODEL.HEADS.SFT.ENABLED", "False", "MODEL.LOSSES.NAME",
+              '("CrossEntropyLoss","TripletLoss")']
+DIAGNOSIS = [  # (name, overrides of synth_stage1.yml): one change against a row above
+    # SFT: the metric loss on the SFT view too, as before MODEL.HEADS.SFT.METRIC_VIEWS
+    ("diag: + SFT, AdaSP also on the SFT view (METRIC_VIEWS all)",
+     BASELINE + ["MODEL.HEADS.SFT.METRIC_VIEWS", "all"]),
+    # C2F: is it the sparse attention, or any attention at this map size and budget?
+    ("diag: + full attention instead of C2F", BASELINE + CE_TRIPLET + [
+        "MODEL.BACKBONE.ATTENTION.TYPE", "full"]),
+    # the seed spread behind the C2F and baseline rows
+    ("diag: baseline, seed 1", ROWS[0][1] + ["SEED", "1"]),
+    ("diag: + C2F attention, seed 1", ROWS[1][1] + ["SEED", "1"]),
+]
+# NFormer: the stage-2 budget of projects/NFormer's SynthPerson config (8 epochs, not 4)
+STAGE2_DIAGNOSIS = [("diag: + NFormer, 8 stage-2 epochs", ["SOLVER.NFORMER.MAX_EPOCH", "8",
+                                                            "SOLVER.NFORMER.EVAL_PERIOD", "8"])]
 
 
 def _slug(name):
@@ -48,6 +66,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--logs", default="logs/combined/ablation")
     p.add_argument("--out", help="also write the table to this Markdown file")
+    p.add_argument("--no-diagnosis", action="store_true", help="leave out the diagnosis rows")
     p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE for every row")
     args = p.parse_args(argv)
     lines, full = [], None
@@ -74,6 +93,11 @@ def main(argv=None):
     for i, (name, opts) in enumerate(LEAVE_ONE_OUT, len(ROWS)):
         out = stage1_row(i, name, opts)
         stage2_row(f"{name}, + NFormer (stage 2)", out, opts, f"nformer_stage2_{i}")
+    if not args.no_diagnosis:
+        for i, (name, opts) in enumerate(DIAGNOSIS, len(ROWS) + len(LEAVE_ONE_OUT)):
+            stage1_row(i, name, opts)
+        for j, (name, opts) in enumerate(STAGE2_DIAGNOSIS):
+            stage2_row(name, full, opts, f"nformer_stage2_diag{j}")
     table = markdown(["row", "plain cosine R1 / mAP", "+ LBR R1 / mAP",
                       "SSR codes: Hamming, AFR R1 / mAP", "+ NFormer R1 / mAP"], lines)
     print(table)

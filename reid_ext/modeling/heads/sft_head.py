@@ -8,8 +8,13 @@ Training (``MODEL.HEADS.SFT.ENABLED``):
 - ``DEEP_SUP: True`` (official default): X and X' go through the same neck and
   classifier; the neck's BN sees the 2B rows together (as the official code's shared
   classifier does); the head returns ``{"views": [outputs(X), outputs(X')], ...}`` and
-  :class:`reid_ext.modeling.meta_arch.ReidBaseline` averages every loss over the two
-  views (equal weight on X and X', like the official single mean over 2B rows).
+  :class:`reid_ext.modeling.meta_arch.ReidBaseline` averages the identity loss over the
+  two views (equal weight on X and X', like the official single mean over 2B rows).
+  Metric losses (triplet, AdaSP, circle...) see X only (``METRIC_VIEWS: original``): the
+  official code's optional triplet acts on the untransformed feature, and X' rows of one
+  identity are already pulled together by T, so a metric loss on X' mostly rewards the
+  blur itself (measured in projects/SFT/README.md). ``METRIC_VIEWS: all`` averages
+  them over both views as well; the X' view carries ``"metric_loss": False`` otherwise.
   The top-level keys are those of the original view, so code that ignores ``views``
   still sees a valid EmbeddingHead output (but fastreid's own ``Baseline`` ignores
   ``views`` and would train on X alone: use ``MODEL.META_ARCHITECTURE: ReidBaseline``);
@@ -33,10 +38,15 @@ from ..sft import spectral_feature_transform
 @REID_HEADS_REGISTRY.register()
 class SFTHead(EmbeddingHead):
     @configurable
-    def __init__(self, *, sft_enabled=True, sft_sigma=0.1, sft_deep_sup=True, **kwargs):
+    def __init__(self, *, sft_enabled=True, sft_sigma=0.1, sft_deep_sup=True,
+                 sft_metric_views="original", **kwargs):
         super().__init__(**kwargs)
         if not sft_sigma > 0:
             raise ValueError(f"MODEL.HEADS.SFT.SIGMA must be > 0, got {sft_sigma}")
+        if sft_metric_views not in ("original", "all"):
+            raise ValueError(f"MODEL.HEADS.SFT.METRIC_VIEWS must be 'original' or 'all', got "
+                             f"{sft_metric_views!r}")
+        self.sft_metric_views = sft_metric_views
         self.sft_enabled = bool(sft_enabled)
         self.sft_sigma = float(sft_sigma)
         self.sft_deep_sup = bool(sft_deep_sup)
@@ -48,12 +58,13 @@ class SFTHead(EmbeddingHead):
             raise KeyError("MODEL.HEADS.SFT is missing: build the config with "
                            "reid_ext.config.get_cfg() (or add_reid_ext_config)")
         sft = cfg.MODEL.HEADS.SFT
-        kwargs.update(sft_enabled=sft.ENABLED, sft_sigma=sft.SIGMA, sft_deep_sup=sft.DEEP_SUP)
+        kwargs.update(sft_enabled=sft.ENABLED, sft_sigma=sft.SIGMA, sft_deep_sup=sft.DEEP_SUP,
+                      sft_metric_views=sft.get("METRIC_VIEWS", "original"))
         return kwargs
 
     def extra_repr(self):
         return (f"sft_enabled={self.sft_enabled}, sigma={self.sft_sigma}, "
-                f"deep_sup={self.sft_deep_sup}")
+                f"deep_sup={self.sft_deep_sup}, metric_views={self.sft_metric_views}")
 
     def _classify(self, pool_feat, neck_feat, targets):
         """EmbeddingHead's training branch for one view: (N, C) pooled, (N, E) neck."""
@@ -87,4 +98,5 @@ class SFTHead(EmbeddingHead):
         neck = self.bottleneck(both[..., None, None])[..., 0, 0]
         original = self._classify(x, neck[:b], targets)
         transformed = self._classify(x_sft, neck[b:], targets)
+        transformed["metric_loss"] = self.sft_metric_views == "all"
         return dict(original, views=[original, transformed])

@@ -4,7 +4,9 @@ Differences from ``fastreid.modeling.meta_arch.Baseline``:
 - every name of ``MODEL.LOSSES.NAME`` is looked up in ``LOSS_REGISTRY``; an unknown
   name stops model building (fastreid ignores it without a word);
 - a head may return ``outputs["views"]``, a list of output dicts (e.g. the original
-  and the SFT-transformed features): the losses are averaged over the views;
+  and the SFT-transformed features): the classifier losses are averaged over the
+  views, the other (metric) losses over the views that do not carry
+  ``"metric_loss": False``;
 - images are normalised out of place, so the flip test no longer normalises twice.
 """
 import torch
@@ -12,6 +14,7 @@ from fastreid.modeling.losses import log_accuracy
 from fastreid.modeling.meta_arch import META_ARCH_REGISTRY, Baseline
 from fastreid.utils.events import _CURRENT_STORAGE_STACK
 
+from ..heads.embedding_head import CLASSIFIER_LOSSES
 from ..losses.registry import get_loss
 
 
@@ -46,9 +49,11 @@ class ReidBaseline(Baseline):
         if _CURRENT_STORAGE_STACK and "pred_class_logits" in views[0]:
             log_accuracy(views[0]["pred_class_logits"].detach(), gt_labels)
         loss_cfg = self.loss_kwargs["cfg"]
+        metric_views = [v for v in views if v.get("metric_loss", True)]
         total = {}
-        for view in views:
-            for name in self.loss_kwargs["loss_names"]:
+        for name in self.loss_kwargs["loss_names"]:
+            seen = views if name in CLASSIFIER_LOSSES else metric_views
+            for view in seen:
                 for key, value in get_loss(name)(view, gt_labels, loss_cfg).items():
-                    total[key] = total.get(key, 0) + value / len(views)
+                    total[key] = total.get(key, 0) + value / len(seen)
         return total

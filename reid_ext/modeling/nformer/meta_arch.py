@@ -50,10 +50,14 @@ class NFormerBaseline(ReidBaseline):
     def from_config(cls, cfg):
         kwargs = super().from_config(cfg)
         feat_dim = cfg.MODEL.HEADS.EMBEDDING_DIM or cfg.MODEL.BACKBONE.FEAT_DIM
-        if feat_dim != cfg.MODEL.NFORMER.DIM:
-            raise ValueError(f"MODEL.NFORMER.DIM={cfg.MODEL.NFORMER.DIM} must equal the encoder "
-                             f"feature size {feat_dim} (MODEL.HEADS.EMBEDDING_DIM, else "
-                             f"MODEL.BACKBONE.FEAT_DIM)")
+        nf = cfg.MODEL.NFORMER
+        in_dim = nf.get("INPUT_DIM", 0) or nf.DIM
+        if feat_dim != in_dim:
+            key = "INPUT_DIM" if nf.get("INPUT_DIM", 0) else "DIM"
+            raise ValueError(f"MODEL.NFORMER.{key}={in_dim} must equal the encoder feature "
+                             f"size {feat_dim} (MODEL.HEADS.EMBEDDING_DIM, else "
+                             f"MODEL.BACKBONE.FEAT_DIM); set MODEL.NFORMER.INPUT_DIM to it "
+                             f"to project it to DIM")
         kwargs["nformer"] = NFormer.from_config(cfg, num_classes=cfg.MODEL.HEADS.NUM_CLASSES)
         kwargs["nformer_loss_kwargs"] = {"ce_epsilon": cfg.SOLVER.NFORMER.CE_EPSILON,
                                          "tri_margin": cfg.SOLVER.NFORMER.TRI_MARGIN}

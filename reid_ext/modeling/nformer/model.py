@@ -79,17 +79,25 @@ class NFormer(nn.Module):
     Args: dim, depth, num_heads, num_landmarks (l), topk (kk of the reciprocal mask),
     num_classes (0 = no classifier), mlp_ratio, dropout, eval_seed (landmark generator
     seed in eval mode), input_scale (the input is L2-normalised and multiplied by it;
-    0 = no normalisation), chunk_size (rows per attention chunk, None = automatic).
+    0 = no normalisation), chunk_size (rows per attention chunk, None = automatic),
+    input_dim (0 = dim): for an encoder whose feature is not ``dim`` wide (e.g. a 1280-d
+    MobileNetV2 without embedding), a bias-free linear layer input_dim -> dim, trained
+    with the NFormer, maps the normalised input to the token size; the reciprocal
+    neighbours are still those of the encoder features (as without it).
     """
 
     def __init__(self, dim=256, depth=4, num_heads=2, num_landmarks=5, topk=20, num_classes=0,
-                 mlp_ratio=4, dropout=0.1, eval_seed=0, input_scale=16.0, chunk_size=None):
+                 mlp_ratio=4, dropout=0.1, eval_seed=0, input_scale=16.0, chunk_size=None,
+                 input_dim=0):
         super().__init__()
         if num_landmarks < 1 or topk < 1 or depth < 1:
             raise ValueError(f"NFormer needs num_landmarks >= 1, topk >= 1, depth >= 1; got "
                              f"{num_landmarks}, {topk}, {depth} (MODEL.NFORMER.*)")
         self.dim, self.num_landmarks, self.topk = dim, num_landmarks, topk
         self.eval_seed, self.input_scale, self.chunk_size = eval_seed, input_scale, chunk_size
+        self.input_dim = input_dim or dim
+        self.input_proj = (nn.Linear(self.input_dim, dim, bias=False) if self.input_dim != dim
+                           else None)
         self.blocks = nn.ModuleList(NFormerBlock(dim, num_heads, mlp_ratio, dropout)
                                     for _ in range(depth))
         self.bnneck = nn.BatchNorm1d(dim)
@@ -108,6 +116,8 @@ class NFormer(nn.Module):
                 nn.init.zeros_(m.bias)
         nn.init.ones_(self.bnneck.weight)
         nn.init.zeros_(self.bnneck.bias)
+        if self.input_proj is not None:  # row-orthonormal: the token keeps a part of the norm
+            nn.init.orthogonal_(self.input_proj.weight)
         if self.classifier is not None:
             nn.init.normal_(self.classifier.weight, std=0.001)
 
@@ -124,14 +134,18 @@ class NFormer(nn.Module):
         return keys.topk(l, dim=1).indices  # l distinct positions per layer
 
     def encode(self, x, landmarks=None):
-        """(N, dim) -> (N, dim) pre-BN output. ``landmarks``: optional (depth, l) indices."""
-        if x.dim() != 2 or x.size(1) != self.dim:
-            raise ValueError(f"NFormer input must be (N, {self.dim}), got {tuple(x.shape)} "
-                             f"(MODEL.NFORMER.DIM must equal the encoder feature size)")
+        """(N, input_dim) -> (N, dim) pre-BN output. ``landmarks``: optional (depth, l)
+        indices."""
+        if x.dim() != 2 or x.size(1) != self.input_dim:
+            raise ValueError(f"NFormer input must be (N, {self.input_dim}), got {tuple(x.shape)} "
+                             f"(MODEL.NFORMER.DIM, or MODEL.NFORMER.INPUT_DIM when set, must "
+                             f"equal the encoder feature size)")
         if self.input_scale:
             x = F.normalize(x, dim=1) * self.input_scale
         neighbors = nformer_neighbors(x, self.topk)
         reciprocal = reciprocal_neighbors(neighbors)
+        if self.input_proj is not None:
+            x = self.input_proj(x)
         if landmarks is None:
             landmarks = self.draw_landmarks(x.size(0), x.device)
         for blk, lm in zip(self.blocks, landmarks):
@@ -139,9 +153,10 @@ class NFormer(nn.Module):
         return x
 
     def _sets(self, x):
+        shape = (*x.shape[:-1], self.dim)
         if x.dim() == 3:
-            return [self.encode(s) for s in x.unbind(0)], x.shape
-        return [self.encode(x)], x.shape
+            return [self.encode(s) for s in x.unbind(0)], shape
+        return [self.encode(x)], shape
 
     def forward(self, x):
         outs, shape = self._sets(x)
@@ -164,7 +179,8 @@ class NFormer(nn.Module):
         return cls(dim=c.DIM, depth=c.DEPTH, num_heads=c.NUM_HEADS,
                    num_landmarks=c.NUM_LANDMARKS, topk=c.TOPK, num_classes=num_classes,
                    mlp_ratio=c.MLP_RATIO, dropout=c.DROPOUT, eval_seed=c.EVAL_SEED,
-                   input_scale=c.INPUT_SCALE, chunk_size=c.CHUNK_SIZE or None)
+                   input_scale=c.INPUT_SCALE, chunk_size=c.CHUNK_SIZE or None,
+                   input_dim=c.get("INPUT_DIM", 0))
 
 
 @torch.no_grad()
@@ -177,6 +193,8 @@ def dense_nformer_forward(model, x, landmarks):
     loop-level restatement of the official attention)."""
     x = F.normalize(x, dim=1) * model.input_scale
     nb = topk_similarity(x, x, model.topk)[1]
+    if model.input_proj is not None:
+        x = model.input_proj(x)
     for blk, lm in zip(model.blocks, landmarks):
         a = blk.attn
         n, d = x.shape
