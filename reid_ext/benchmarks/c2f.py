@@ -17,8 +17,9 @@ Measured:
   the timed passes; on CPU the same quantity from the allocator events of the torch
   profiler, over one extra pass (so the profiler costs no timed pass);
 - RSS growth (CPU, secondary): growth of the process's peak resident set size from
-  just before the first pass. It also counts what the first pass pages in once (library
-  code of every kernel touched, allocator caches), a few tens of MB at these sizes;
+  just before the first pass, after one pass of the same block on an 8x8 map has paged
+  in the code of its kernels. It also counts allocator caches and fragmentation and
+  moves by about +-10 MB from run to run at these sizes;
 - kernel: which ``scaled_dot_product_attention`` implementation ran, from the same
   profiled pass (aten op names: ``..._flash_attention_for_cpu``, ``..._flash_attention``,
   ``..._efficient_attention``, ``..._cudnn_attention`` are fused, ``..._attention_math``
@@ -134,8 +135,11 @@ def run_case(case):
     # the fused backends, so a fallback raises "No available kernel" in this case
     fused = [getattr(SDPBackend, b) for b in FUSED_BACKENDS]
 
+    def attention_ctx():
+        return sdpa_kernel(fused) if case["kind"] == "full" else contextlib.nullcontext()
+
     def fwd_bwd():
-        with sdpa_kernel(fused) if case["kind"] == "full" else contextlib.nullcontext():
+        with attention_ctx():
             y = model(x)
         y.float().square().mean().backward()
 
@@ -147,6 +151,14 @@ def run_case(case):
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
+    if case["what"] == "block" and dev.type == "cpu":
+        # one pass of the same block on an 8x8 map first: the code of its kernels is then
+        # paged in, so the RSS growth below is (mostly) memory the big map needs
+        small = _build_block(case["kind"], case["c"], case["heads"], case["patch"])
+        with attention_ctx():
+            out = small(torch.randn(1, case["c"], 8, 8, requires_grad=True))
+        out.square().mean().backward()
+        del small, out
     if dev.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
