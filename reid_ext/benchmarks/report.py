@@ -570,8 +570,8 @@ def render(machine, mode, device, outcomes, runner_cmd, notes=()):
         "(the faster of fastreid's `build_dist` and a bare torch product): any re-ranking that "
         "returns a dense (Q, G) matrix pays that product.",
         "C2F memory: the most tensor memory allocated during one fwd+bwd (CPU: the allocator "
-        "events of the torch profiler; CUDA: `max_memory_allocated`); the process RSS growth, "
-        "which also counts what the first pass pages in once, is given beside it. Earlier "
+        "events of the torch profiler; CUDA: `max_memory_allocated`); the process RSS growth "
+        "(allocator caches included, about ±10 MB of noise at these sizes) is given beside it. Earlier "
         "versions of this page compared C2F with a full attention that ran SDPA's math path "
         "(73.9× / 36.9× at 96×96×256): that baseline is gone.",
         "Trainer: fastreid's own `DefaultTrainer` on torch 2 updates no weight (its `zero_grad()` sets "
