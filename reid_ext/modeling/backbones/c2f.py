@@ -32,6 +32,8 @@ rather than its math fallback: the fused kernels want 4-D contiguous (batch, hea
 d) inputs and no boolean or broadcast mask. So the fine stage runs on windows
 ``(B*heads, L, p*p, d)`` (the L windows in the heads slot), made by one copy of q, k and v
 that the coarse stage pools from too, and its padding mask is an expanded float mask.
+In training, :class:`C2FAttention` keeps only those window copies for backward and
+recomputes both (cheap) stages there, so it stores less than fused full attention.
 
 Tensor layout of the functional cores: ``(B, heads, H, W, d)`` ("head maps").
 """
