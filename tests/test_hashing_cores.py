@@ -103,6 +103,13 @@ def test_afr_matches_reference_with_ties(w):
                 afr_rank(qa, ga, qc, gc, w, topk=k, backend=backend).numpy(), ref[:, :k])
     # every row is a permutation of the gallery
     assert (np.sort(got.numpy(), axis=1) == np.arange(40)).all()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)  # the CPU path shares the queries among threads
+    try:
+        np.testing.assert_array_equal(afr_rank(qa, ga, qc, gc, w).numpy(), ref)
+        np.testing.assert_array_equal(afr_rank(qa, ga, qc, gc, w, topk=3).numpy(), ref[:, :3])
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_afr_hand_example_stage2_ties_follow_stage1_position():

@@ -27,6 +27,7 @@ refuses ``TEST.AQE.ENABLED`` (:func:`check_hash_config`).
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -252,28 +253,39 @@ def _first_w_stable(dist, w):
     return np.concatenate([closer, at_t])
 
 
-def _afr_numpy(qa, ga, qc, gc, w, keep):
+def _afr_numpy(qa, ga, qc, gc, w, keep, threads=None):
     """CPU AFR, one query at a time so that each step stays in cache: stage 1 distances
-    (G,) uint8, radix argsort, stage 2 on the (w, W) shortlist words."""
+    (G,) uint8, radix argsort, stage 2 on the (w, W) shortlist words. The queries are
+    shared among ``threads`` (default: torch's intra-op threads, as the float ranking
+    it is compared with uses); numpy's popcount and sorts release the GIL."""
     qa_w, ga_w = _small_words_np(qa), _small_words_np(ga)
     qc_w, gc_w = _words_np(qc), _words_np(gc)
     out = np.empty((qa.shape[0], keep), dtype=np.int64)
-    for i in range(qa.shape[0]):
-        d1 = np.bitwise_count(ga_w ^ qa_w[i])
-        if d1.ndim == 2:
-            d1 = d1.sum(axis=1, dtype=np.uint16)
-        if keep <= w:  # only the shortlist is needed: no full sort of the gallery
-            shortlist = _first_w_stable(d1, w)
-        else:
-            order = np.argsort(d1, kind="stable")  # radix sort: ties by gallery index
-            shortlist = order[:w]
-        d2 = np.bitwise_count(gc_w[shortlist] ^ qc_w[i]).sum(axis=1, dtype=np.uint16)
-        head = shortlist[np.argsort(d2, kind="stable")]  # ties by stage-1 position
-        if keep <= w:
-            out[i] = head[:keep]
-        else:
-            out[i, :w] = head
-            out[i, w:] = order[w:keep]
+
+    def rank(rows):
+        for i in rows:
+            d1 = np.bitwise_count(ga_w ^ qa_w[i])
+            if d1.ndim == 2:
+                d1 = d1.sum(axis=1, dtype=np.uint16)
+            if keep <= w:  # only the shortlist is needed: no full sort of the gallery
+                shortlist = _first_w_stable(d1, w)
+            else:
+                order = np.argsort(d1, kind="stable")  # radix sort: ties by gallery index
+                shortlist = order[:w]
+            d2 = np.bitwise_count(gc_w[shortlist] ^ qc_w[i]).sum(axis=1, dtype=np.uint16)
+            head = shortlist[np.argsort(d2, kind="stable")]  # ties by stage-1 position
+            if keep <= w:
+                out[i] = head[:keep]
+            else:
+                out[i, :w] = head
+                out[i, w:] = order[w:keep]
+
+    threads = max(1, min(threads or torch.get_num_threads(), qa.shape[0]))
+    if threads == 1:
+        rank(range(qa.shape[0]))
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(rank, [range(t, qa.shape[0], threads) for t in range(threads)]))
     return torch.from_numpy(out)
 
 

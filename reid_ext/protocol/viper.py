@@ -80,12 +80,12 @@ OTHER_VARIANTS = [
     Variant("ssr_128_off", "SSR hashing, 128 bits, SSR term off", f"{CFG}/ssr_128bits_off.yml",
             splits=FIVE),
     Variant("combined", "Combined (C2F + SFT + AdaSP + SSR branch)", f"{CFG}/combined.yml",
-            splits=FIVE, baseline="baseline"),
+            opts=RERANK, splits=FIVE, baseline="baseline"),
     Variant("combined_nformer", "Combined, stage 2 (+ NFormer)", f"{CFG}/combined_stage2.yml",
             opts=("MODEL.NFORMER.STAGE1_WEIGHTS", "{weights}"), splits=FIVE,
             weights_from="combined"),
-    Variant("combined_noc2f", "Combined without C2F", f"{CFG}/combined.yml", opts=NO_C2F,
-            splits=FIVE, baseline="baseline"),
+    Variant("combined_noc2f", "Combined without C2F", f"{CFG}/combined.yml",
+            opts=NO_C2F + RERANK, splits=FIVE, baseline="baseline"),
     Variant("combined_noc2f_nformer", "Combined without C2F, stage 2 (+ NFormer)",
             f"{CFG}/combined_stage2.yml",
             opts=NO_C2F + ("MODEL.NFORMER.STAGE1_WEIGHTS", "{weights}"), splits=FIVE,
@@ -96,7 +96,56 @@ OTHER_VARIANTS = [
 # three AdaSP types, and the two ablations against what they change
 EXTRA_PAIRS = [("adasp", "sp-h"), ("adasp", "sp-lh"), ("sp-h", "sp-lh"),
                ("ce_adasp_w01", "ce"), ("ce_adasp", "ce_adasp_w01"), ("ce_adasp_w1", "ce_adasp"),
-               ("adasp", "baseline")]
+               ("adasp", "baseline"), ("ce_adasp_before", "ce_adasp")]
+
+# --- issue 13: rows of the other methods (label, run, result variant). "<run>@<grid>" is
+# the grid entry chosen on validation (select_on_validation), see _with_selections.
+SELECTIONS = [("baseline_rerank", "baseline_val"), ("sft_rerank", "sft_val"),
+              ("combined", "baseline_val"), ("combined_noc2f", "baseline_val")]
+SSR_BITS = (64, 128, 512, 2048)
+METHOD_ROWS = {
+    "SFT + LBR": [
+        ("Baseline (plain cosine)", "baseline", ""),
+        ("Baseline + LBR, spec n 50, τ 0.1", "baseline_rerank", "LBR"),
+        ("Baseline + LBR, n, τ chosen on validation", "baseline_rerank@LBR", ""),
+        ("Baseline + k-reciprocal, fastreid k1 20, k2 6, λ 0.3", "baseline_rerank", "k-reciprocal"),
+        ("Baseline + k-reciprocal, chosen on validation", "baseline_rerank@k-reciprocal", ""),
+        ("SFT (σ 0.1, deep supervision)", "sft", ""),
+        ("SFT + LBR, spec n 50, τ 0.1", "sft_rerank", "LBR"),
+        ("SFT + LBR, n, τ chosen on validation", "sft_rerank@LBR", ""),
+        ("SFT + k-reciprocal, fastreid k1 20, k2 6, λ 0.3", "sft_rerank", "k-reciprocal"),
+        ("SFT + k-reciprocal, chosen on validation", "sft_rerank@k-reciprocal", "")],
+    "NFormer": [("Baseline + NFormer (stage 2, frozen encoder)", "nformer", "NFormer")],
+    "SSR": [row for b in SSR_BITS for row in (
+        (f"SSR {b} bits: float ranking (tanh code)", f"ssr_{b}", ""),
+        (f"SSR {b} bits: Hamming ranking of the codes", f"ssr_{b}", f"hash{b}"))] + [
+        ("SSR 128 bits, SSR term off: float ranking", "ssr_128_off", ""),
+        ("SSR 128 bits, SSR term off: Hamming ranking", "ssr_128_off", "hash128")],
+    "Combined": [row for name, text in (("combined", "Combined"),
+                                        ("combined_noc2f", "Combined without C2F"))
+                 for row in ((f"{text}: plain cosine", name, ""),
+                             (f"{text} + LBR (n, τ of the baseline's validation)",
+                              f"{name}@LBR", ""),
+                             (f"{text}: Hamming ranking, 512 bits", name, "hash512"),
+                             (f"{text} + NFormer (stage 2)", f"{name}_nformer", "NFormer"))],
+}
+OTHER_PAIRS = [  # (label, (run, result variant), (run, result variant)) beyond "− Baseline"
+    ("SFT − Baseline", ("sft", ""), ("baseline", "")),
+    ("SFT + LBR (validated) − SFT", ("sft_rerank@LBR", ""), ("sft", "")),
+    ("Baseline + LBR (validated) − Baseline + LBR (spec)", ("baseline_rerank@LBR", ""),
+     ("baseline_rerank", "LBR")),
+    ("Baseline + LBR (validated) − Baseline + k-reciprocal (validated)",
+     ("baseline_rerank@LBR", ""), ("baseline_rerank@k-reciprocal", "")),
+    *[(f"SSR {b}: Hamming − float", (f"ssr_{b}", f"hash{b}"), (f"ssr_{b}", ""))
+      for b in SSR_BITS],
+    ("SSR 128 on − off: Hamming", ("ssr_128", "hash128"), ("ssr_128_off", "hash128")),
+    ("SSR 128 on − off: float", ("ssr_128", ""), ("ssr_128_off", "")),
+    ("Combined − Combined without C2F", ("combined", ""), ("combined_noc2f", "")),
+    ("Combined + NFormer − Combined", ("combined_nformer", "NFormer"), ("combined", "")),
+    ("Combined w/o C2F + NFormer − Combined w/o C2F", ("combined_noc2f_nformer", "NFormer"),
+     ("combined_noc2f", "")),
+    ("Combined + LBR − Combined", ("combined@LBR", ""), ("combined", "")),
+]
 
 PROTOCOL = Protocol(
     name="viper", variants=VARIANTS + OTHER_VARIANTS, results_dir="docs/benchmarks/viper",
@@ -133,6 +182,80 @@ def pairwise_tables(found, variants):
     return "\n".join(out)
 
 
+def _with_selections(found):
+    """found plus "<run>@LBR" / "<run>@k-reciprocal": per split the grid entry that scores
+    best (mAP) on the split's validation run, read on the test run."""
+    out = dict(found)
+    for test, val in SELECTIONS:
+        for prefix in ("LBR", "k-reciprocal"):
+            out[f"{test}@{prefix}"] = select_on_validation(found, test, val, prefix)
+    return out
+
+
+def _timing_lines(found):
+    """Seconds of one re-ranking of the 316 x 316 test set (mean over splits)."""
+    lines = []
+    for label, name, rv in METHOD_ROWS["SFT + LBR"][1:5]:
+        runs = found.get(name, {})
+        secs = [(r["variants"].get(rv, {}) if rv else r["metrics"]).get("seconds")
+                for r in runs.values()]
+        secs = [x for x in secs if x is not None]
+        lines.append([label, str(len(secs)), f"{1000 * sum(secs) / len(secs):.0f}" if secs else "–"])
+    return lines
+
+
+def _chosen_lines(found):
+    lines = []
+    for test, _ in SELECTIONS[:2]:
+        for prefix in ("LBR", "k-reciprocal"):
+            runs = found.get(f"{test}@{prefix}", {})
+            lines.append([f"{test.split('_')[0]} {prefix}"] + [
+                runs[s]["chosen"][len(prefix) + 1:] if s in runs else "" for s in range(5)])
+    return lines
+
+
+def other_tables(found):
+    """The other methods on the baseline's base (issue 13): summary, paired differences to
+    the baseline and between related rows, per-split Rank-1, chosen parameters, times."""
+    f = _with_selections(found)
+    rows = [r for group in METHOD_ROWS.values() for r in group]
+    header = ["variant", "splits", *("Rank-1", "Rank-5", "Rank-10", "Rank-20", "mAP"),
+              "CPU min/run"]
+    out = [markdown(header, summary_rows(PROTOCOL, f, rows))]
+    pairs = [(f"{label} − Baseline", (name, rv), ("baseline", "")) for label, name, rv in rows[1:]]
+    out.append("Paired differences to the baseline (same splits; mean ± std over the splits, "
+               "and on how many the row is better):\n")
+    out.append(markdown(["difference", "splits", "Rank-1", "Rank-20", "mAP"],
+                        paired_rows(PROTOCOL, f, pairs)))
+    out.append("Paired differences between related rows:\n")
+    out.append(markdown(["difference", "splits", "Rank-1", "Rank-20", "mAP"],
+                        paired_rows(PROTOCOL, f, OTHER_PAIRS)))
+    for metric in ("Rank-1", "mAP"):
+        splits, lines = per_split_rows(f, rows, metric)
+        out.append(f"{metric} per split:\n")
+        out.append(markdown(["variant", *[f"split {s}" for s in splits]], lines))
+    out.append("Re-ranking parameters chosen on each split's validation run (best mAP on the "
+               "held-out half of the training identities; test identities never seen):\n")
+    out.append(markdown(["model, re-ranking", *[f"split {s}" for s in range(5)]],
+                        _chosen_lines(f)))
+    out.append("Time of one re-ranking of the 316 × 316 test set (baseline features, "
+               "query-gallery product included; mean over the splits, on the machine above):\n")
+    out.append(markdown(["re-ranking", "splits", "ms"], _timing_lines(f)))
+    return "\n".join(out)
+
+
+def method_rows_table(found, group):
+    """Summary + paired difference to the baseline of one method's rows (README block)."""
+    f = _with_selections(found)
+    rows = [METHOD_ROWS["SFT + LBR"][0]] + [r for r in METHOD_ROWS[group] if r[1] != "baseline"]
+    header = ["variant", "splits", *("Rank-1", "Rank-5", "Rank-10", "Rank-20", "mAP"),
+              "CPU min/run"]
+    pairs = [(f"{label} − Baseline", (name, rv), ("baseline", "")) for label, name, rv in rows[1:]]
+    return (markdown(header, summary_rows(PROTOCOL, f, rows)) + "\n" +
+            markdown(["difference", "splits", "Rank-1", "Rank-20", "mAP"],
+                     paired_rows(PROTOCOL, f, pairs)))
+
+
 def _short(name):
     return PROTOCOL.variant(name).label.split(":")[-1].split("(")[0].strip()
 
@@ -148,6 +271,7 @@ def write_pages(found, stale, machine_text, extra_sections=()):
             f"what is missing): `{COMMAND}`\n(`python -m reid_ext.protocol viper --report` "
             f"only rewrites the tables from the files.)\n",
             "## Baseline and the pairwise losses of AdaSP\n", table]
+    page += ["## The other methods on the same base\n", other_tables(found)]
     page += list(extra_sections)
     page.append("## Where the numbers come from\n\nOne results file per run: "
                 "`docs/benchmarks/viper/<variant>/split<k>.json` (metrics, config hash, split, "
@@ -162,6 +286,13 @@ def write_pages(found, stale, machine_text, extra_sections=()):
                   f"## VIPeR (real images, 10-split protocol)\n\n{short}\n\n"
                   f"Per-split numbers, CPU time and the reading: [{PAGE}]({PAGE}). "
                   f"Command: `{COMMAND}`.")
+    for group, readme in (("SFT + LBR", "SFT"), ("NFormer", "NFormer"), ("SSR", "SSR"),
+                          ("Combined", "Combined")):
+        replace_block(resolve(f"projects/{readme}/README.md"), "viper",
+                      f"## On VIPeR (real images)\n\n{method_rows_table(found, group)}\n"
+                      f"Per-split numbers, the recipe and the reading: [../../{PAGE}]"
+                      f"(../../{PAGE}) and [projects/VIPeR](../VIPeR/README.md); command: "
+                      f"`{COMMAND}`.")
     replace_block(resolve("projects/AdaSP/README.md"), "viper",
                   f"## On VIPeR (real images)\n\n{short}\n\nPer-split numbers, the recipe and "
                   f"the reading: [../../{PAGE}](../../{PAGE}); configs in "
