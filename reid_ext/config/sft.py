@@ -16,10 +16,10 @@ def add_sft_config(cfg):
     add_key(cfg, "TEST.LBR.TOPN", 50)  # gallery items re-ordered per query (official: 50; MSMT17 150)
     add_key(cfg, "TEST.LBR.TAU", 0.1)  # temperature of the blurring affinity (official: 0.1; MSMT17 0.02)
     add_key(cfg, "TEST.LBR.GRID_TOPN", [])  # with GRID_TAU: also report "LBR n=.. tau=.." for each pair
-    add_key(cfg, "TEST.LBR.GRID_TAU", [])  # (to choose n and tau on a validation set)
+    add_key(cfg, "TEST.LBR.GRID_TAU", [])  # tau values of that grid (to choose n and tau on a validation set)
     # fastreid's k-reciprocal re-ranking beside the plain result (TEST.RERANK replaces it)
     add_key(cfg, "TEST.KRECIP.ENABLED", False)  # report "k-reciprocal" with TEST.RERANK.{K1,K2,LAMBDA}
     add_key(cfg, "TEST.KRECIP.GRID_K1", [])  # with GRID_K2 and GRID_LAMBDA: one entry per combination
-    add_key(cfg, "TEST.KRECIP.GRID_K2", [])
-    add_key(cfg, "TEST.KRECIP.GRID_LAMBDA", [])
+    add_key(cfg, "TEST.KRECIP.GRID_K2", [])  # k2 values of that grid (no grid while any GRID list is empty)
+    add_key(cfg, "TEST.KRECIP.GRID_LAMBDA", [])  # lambda values of that grid
     return cfg

@@ -81,7 +81,8 @@ def summary_rows(protocol, found, rows):
     for label, name, rv in rows:
         runs = found.get(name, {})
         vals = {m: [metric_of(r, m, rv) for r in runs.values()] for m in METRICS}
-        cpu = [r["cpu_seconds"] for r in runs.values()]
+        # a resumed run's CPU seconds cover only its last part: not counted
+        cpu = [r["cpu_seconds"] for r in runs.values() if not r.get("resumed")]
         cells = [mean_std([x for x in vals[m] if x is not None]) for m in METRICS]
         cpu_txt = f"{np.mean(cpu) / 60:.1f}" if cpu else "–"
         lines.append([label, splits_text(runs), *cells, cpu_txt])

@@ -35,8 +35,12 @@ NO_C2F = ("MODEL.BACKBONE.ATTENTION.TYPE", "none")
 VARIANTS = [
     Variant("baseline", "Baseline: CE + triplet (soft margin, batch-hard)", f"{CFG}/baseline.yml",
             splits=ALL),
-    Variant("ce_adasp", "CE + AdaSP × 0.5", f"{CFG}/ce_adasp.yml", splits=ALL,
+    # the baseline with AdaSP in the triplet's place (pooled feature): only the loss changes
+    Variant("ce_adasp_before", "CE + AdaSP × 0.5 on the pooled feature",
+            f"{CFG}/ce_adasp.yml", opts=("MODEL.HEADS.NECK_FEAT", "before"), splits=ALL,
             baseline="baseline"),
+    Variant("ce_adasp", "CE + AdaSP × 0.5, official (BN-neck feature)", f"{CFG}/ce_adasp.yml",
+            splits=FIVE, baseline="baseline"),
     Variant("ce_sp-h", "CE + SP-H × 0.5", f"{CFG}/ce_sp-h.yml", splits=FIVE, baseline="baseline"),
     Variant("ce_sp-lh", "CE + SP-LH × 0.5", f"{CFG}/ce_sp-lh.yml", splits=FIVE,
             baseline="baseline"),
@@ -53,9 +57,6 @@ VARIANTS = [
             splits=THREE, baseline="baseline"),
     Variant("ce_triplet_after", "Ablation: CE + triplet on the BN-neck feature",
             f"{CFG}/ce_triplet_after.yml", splits=THREE, baseline="baseline"),
-    Variant("ce_adasp_before", "Ablation: CE + AdaSP × 0.5 on the pooled feature",
-            f"{CFG}/ce_adasp.yml", opts=("MODEL.HEADS.NECK_FEAT", "before"), splits=THREE,
-            baseline="baseline"),
 ]
 
 # Issue 13: the other methods on the same base (projects/VIPeR/README.md)
@@ -75,6 +76,12 @@ OTHER_VARIANTS = [
     Variant("nformer", "Baseline + NFormer (stage 2 on the frozen encoder)",
             f"{CFG}/nformer.yml", opts=("MODEL.NFORMER.STAGE1_WEIGHTS", "{weights}"),
             splits=FIVE, weights_from="baseline"),
+    # diagnosis: the NFormer without neighbours (TOPK 1: each token attends to itself, so
+    # only the learned projection and the re-trained head remain) and with 5 neighbours
+    *[Variant(f"nformer_topk{k}", f"Diagnosis: Baseline + NFormer, TOPK {k}",
+              f"{CFG}/nformer.yml", opts=("MODEL.NFORMER.STAGE1_WEIGHTS", "{weights}",
+                                          "MODEL.NFORMER.TOPK", str(k)),
+              splits=THREE, weights_from="baseline") for k in (1, 5)],
     *[Variant(f"ssr_{b}", f"SSR hashing, {b} bits", f"{CFG}/ssr_{b}bits.yml", splits=FIVE)
       for b in (64, 128, 512, 2048)],
     Variant("ssr_128_off", "SSR hashing, 128 bits, SSR term off", f"{CFG}/ssr_128bits_off.yml",
@@ -115,7 +122,9 @@ METHOD_ROWS = {
         ("SFT + LBR, n, τ chosen on validation", "sft_rerank@LBR", ""),
         ("SFT + k-reciprocal, fastreid k1 20, k2 6, λ 0.3", "sft_rerank", "k-reciprocal"),
         ("SFT + k-reciprocal, chosen on validation", "sft_rerank@k-reciprocal", "")],
-    "NFormer": [("Baseline + NFormer (stage 2, frozen encoder)", "nformer", "NFormer")],
+    "NFormer": [("Baseline + NFormer (stage 2, frozen encoder)", "nformer", "NFormer"),
+                ("Diagnosis: NFormer with TOPK 1 (no neighbours)", "nformer_topk1", "NFormer"),
+                ("Diagnosis: NFormer with TOPK 5", "nformer_topk5", "NFormer")],
     "SSR": [row for b in SSR_BITS for row in (
         (f"SSR {b} bits: float ranking (tanh code)", f"ssr_{b}", ""),
         (f"SSR {b} bits: Hamming ranking of the codes", f"ssr_{b}", f"hash{b}"))] + [
@@ -138,6 +147,9 @@ OTHER_PAIRS = [  # (label, (run, result variant), (run, result variant)) beyond 
      ("baseline_rerank@LBR", ""), ("baseline_rerank@k-reciprocal", "")),
     *[(f"SSR {b}: Hamming − float", (f"ssr_{b}", f"hash{b}"), (f"ssr_{b}", ""))
       for b in SSR_BITS],
+    ("NFormer TOPK 20 − TOPK 1 (what the neighbours add)", ("nformer", "NFormer"),
+     ("nformer_topk1", "NFormer")),
+    ("NFormer TOPK 5 − TOPK 1", ("nformer_topk5", "NFormer"), ("nformer_topk1", "NFormer")),
     ("SSR 128 on − off: Hamming", ("ssr_128", "hash128"), ("ssr_128_off", "hash128")),
     ("SSR 128 on − off: float", ("ssr_128", ""), ("ssr_128_off", "")),
     ("Combined − Combined without C2F", ("combined", ""), ("combined_noc2f", "")),
