@@ -285,6 +285,9 @@ def write_pages(found, stale, machine_text, extra_sections=()):
             "## Baseline and the pairwise losses of AdaSP\n", table]
     page += ["## The other methods on the same base\n", other_tables(found)]
     page += list(extra_sections)
+    pictures = resolve("projects/VIPeR/PICTURES.md")
+    if os.path.exists(pictures):
+        page.append(open(pictures).read().rstrip() + "\n")
     page.append("## Where the numbers come from\n\nOne results file per run: "
                 "`docs/benchmarks/viper/<variant>/split<k>.json` (metrics, config hash, split, "
                 "CPU and wall seconds, machine).")

@@ -111,6 +111,14 @@ def markdown(header, lines):
     return "\n".join(out) + "\n"
 
 
+def print_table(table, path=None):
+    """Print a Markdown table and, with ``path``, also write it there (the tools' --out)."""
+    print(table)
+    if path:
+        with open(path, "w") as f:
+            f.write(table)
+
+
 def dry_run_table(rows, builds):
     header = ["#", "id", "paper", "dataset", "variant", "metric", "published", "source",
               "config", "builds on CPU"]

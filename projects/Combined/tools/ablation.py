@@ -16,7 +16,7 @@ import os
 import sys
 
 import reid_ext  # noqa: F401
-from reid_ext.reproduce.harness import markdown, train
+from reid_ext.reproduce.harness import markdown, print_table, train
 
 STAGE1 = "projects/Combined/configs/synth_stage1.yml"
 STAGE2 = "projects/Combined/configs/synth_stage2.yml"
@@ -100,10 +100,7 @@ def main(argv=None):
             stage2_row(name, full, opts, f"nformer_stage2_diag{j}")
     table = markdown(["row", "plain cosine R1 / mAP", "+ LBR R1 / mAP",
                       "SSR codes: Hamming, AFR R1 / mAP", "+ NFormer R1 / mAP"], lines)
-    print(table)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(table)
+    print_table(table, args.out)
     return 0
 
 

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 
 import reid_ext  # noqa: F401
-from reid_ext.reproduce.harness import markdown, train
+from reid_ext.reproduce.harness import markdown, print_table, train
 
 CONFIG = "projects/SFT/configs/synthperson.yml"
 
@@ -51,10 +51,7 @@ def main(argv=None):
             print(lines[-1], flush=True)
     table = markdown(["batch", "metric", "plain (seeds " + ", ".join(map(str, args.seeds)) + ")",
                       "+ SFT", "SFT − plain: mean (per seed)"], lines)
-    print(table)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(table)
+    print_table(table, args.out)
     return 0
 
 
