@@ -54,8 +54,9 @@ def masses(batches, sigma):
         eye = torch.eye(len(pids), dtype=torch.bool, device=pids.device)
         pos, neg = same & ~eye, ~same
         diag = t.diagonal()
+        rel = t / diag[:, None]
         acc += torch.stack([diag.mean(), (t * pos).sum(1).mean(), (t * neg).sum(1).mean(),
-                            (t / diag[:, None])[pos].mean(), (t / diag[:, None])[neg].mean()]).cpu()
+                            rel[pos].mean(), rel[neg].mean()]).cpu()
     return (acc / len(batches)).tolist()
 
 
@@ -68,16 +69,12 @@ def main(argv=None):
                    help="K of the extrapolated same-identity share")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides")
     args = p.parse_args(argv)
-    from reid_ext.config import get_cfg, merge_from_file
-    from reid_ext.engine.trainer import resolve_device, seed_from_cfg
+    from reid_ext.visualize.rankings import build_cfg
 
-    cfg = get_cfg()
-    merge_from_file(cfg, args.config_file)
-    cfg.merge_from_list(list(args.opts))
-    if cfg.MODEL.WEIGHTS:
-        cfg.MODEL.BACKBONE.PRETRAIN = False
-    cfg = resolve_device(cfg)
-    seed_from_cfg(cfg)
+    cfg = build_cfg(args.config_file, args.opts)  # errors name the file or override
+    cfg.defrost()
+    cfg.MODEL.BACKBONE.PRETRAIN = not cfg.MODEL.WEIGHTS  # no weights: the ImageNet start
+    cfg.freeze()
     batches = pooled_batches(cfg, args.batches)
     b, k = len(batches[0][1]), cfg.DATALOADER.NUM_INSTANCE
     lines = []
