@@ -86,7 +86,12 @@ OTHER_VARIANTS = [
       for b in (64, 128, 512, 2048)],
     Variant("ssr_128_off", "SSR hashing, 128 bits, SSR term off", f"{CFG}/ssr_128bits_off.yml",
             splits=FIVE),
-    Variant("combined", "Combined (C2F + SFT + AdaSP + SSR branch)", f"{CFG}/combined.yml",
+    # the SSR term is a per-bit mean: at weight 1 its push per logit is 1/BITS of CE's;
+    # x BITS makes it a per-bit sum (the spec leaves mean or sum open)
+    Variant("ssr_128_x128", "Diagnosis: SSR 128 bits, SSR term x 128 (per-bit sum)",
+            f"{CFG}/ssr_128bits.yml", opts=("MODEL.HASH.SSR_WEIGHT", "128.0"), splits=THREE),
+    Variant("combined", "Combined (C2F + AdaSP + SSR branch; SFT off at K = 2)",
+            f"{CFG}/combined.yml",
             opts=RERANK, splits=FIVE, baseline="baseline"),
     Variant("combined_nformer", "Combined, stage 2 (+ NFormer)", f"{CFG}/combined_stage2.yml",
             opts=("MODEL.NFORMER.STAGE1_WEIGHTS", "{weights}"), splits=FIVE,
@@ -129,7 +134,9 @@ METHOD_ROWS = {
         (f"SSR {b} bits: float ranking (tanh code)", f"ssr_{b}", ""),
         (f"SSR {b} bits: Hamming ranking of the codes", f"ssr_{b}", f"hash{b}"))] + [
         ("SSR 128 bits, SSR term off: float ranking", "ssr_128_off", ""),
-        ("SSR 128 bits, SSR term off: Hamming ranking", "ssr_128_off", "hash128")],
+        ("SSR 128 bits, SSR term off: Hamming ranking", "ssr_128_off", "hash128"),
+        ("Diagnosis: SSR 128 bits, SSR term × 128: float ranking", "ssr_128_x128", ""),
+        ("Diagnosis: SSR 128 bits, SSR term × 128: Hamming ranking", "ssr_128_x128", "hash128")],
     "Combined": [row for name, text in (("combined", "Combined"),
                                         ("combined_noc2f", "Combined without C2F"))
                  for row in ((f"{text}: plain cosine", name, ""),
@@ -152,6 +159,8 @@ OTHER_PAIRS = [  # (label, (run, result variant), (run, result variant)) beyond 
     ("NFormer TOPK 5 − TOPK 1", ("nformer_topk5", "NFormer"), ("nformer_topk1", "NFormer")),
     ("SSR 128 on − off: Hamming", ("ssr_128", "hash128"), ("ssr_128_off", "hash128")),
     ("SSR 128 on − off: float", ("ssr_128", ""), ("ssr_128_off", "")),
+    ("SSR 128 term × 128 − × 1: Hamming", ("ssr_128_x128", "hash128"), ("ssr_128", "hash128")),
+    ("SSR 128 term × 128 − × 1: float", ("ssr_128_x128", ""), ("ssr_128", "")),
     ("Combined − Combined without C2F", ("combined", ""), ("combined_noc2f", "")),
     ("Combined + NFormer − Combined", ("combined_nformer", "NFormer"), ("combined", "")),
     ("Combined w/o C2F + NFormer − Combined w/o C2F", ("combined_noc2f_nformer", "NFormer"),
