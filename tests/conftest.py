@@ -30,3 +30,18 @@ def reid_log(caplog):
     finally:
         log.setLevel(level)
         log.removeHandler(caplog.handler)
+
+
+@pytest.fixture
+def project_tool():
+    """Load a script of projects/<Method>/tools/ as a module: project_tool("SFT", "x")."""
+    import importlib.util
+
+    def load(project, name):
+        path = os.path.join(ROOT, "projects", project, "tools", f"{name}.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    return load

@@ -48,9 +48,10 @@ DIAGNOSIS = [  # (name, overrides of synth_stage1.yml): one change against a row
     ("diag: baseline, seed 1", ROWS[0][1] + ["SEED", "1"]),
     ("diag: + C2F attention, seed 1", ROWS[1][1] + ["SEED", "1"]),
 ]
-# NFormer: the stage-2 budget of projects/NFormer's SynthPerson config (8 epochs, not 4)
-STAGE2_DIAGNOSIS = [("diag: + NFormer, 8 stage-2 epochs", ["SOLVER.NFORMER.MAX_EPOCH", "8",
-                                                            "SOLVER.NFORMER.EVAL_PERIOD", "8"])]
+# NFormer: half the stage-2 budget of projects/NFormer's SynthPerson config (the Combined
+# default before 2026-12-03), against the 8 epochs both configs now use
+STAGE2_DIAGNOSIS = [("diag: + NFormer, 4 stage-2 epochs", ["SOLVER.NFORMER.MAX_EPOCH", "4",
+                                                            "SOLVER.NFORMER.EVAL_PERIOD", "4"])]
 
 
 def _slug(name):
