@@ -86,8 +86,8 @@ OTHER_VARIANTS = [
       for b in (64, 128, 512, 2048)],
     Variant("ssr_128_off", "SSR hashing, 128 bits, SSR term off", f"{CFG}/ssr_128bits_off.yml",
             splits=FIVE),
-    # the SSR term is a per-bit mean: at weight 1 its push per logit is 1/BITS of CE's;
-    # x BITS makes it a per-bit sum (the spec leaves mean or sum open)
+    # the SSR term is a per-bit mean: at weight 1 its push on each logit is 1/BITS of a
+    # per-bit sum's; x BITS makes it that sum (the spec leaves mean or sum open)
     Variant("ssr_128_x128", "Diagnosis: SSR 128 bits, SSR term x 128 (per-bit sum)",
             f"{CFG}/ssr_128bits.yml", opts=("MODEL.HASH.SSR_WEIGHT", "128.0"), splits=THREE),
     Variant("combined", "Combined (C2F + AdaSP + SSR branch; SFT off at K = 2)",
