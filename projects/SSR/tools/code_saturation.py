@@ -17,6 +17,7 @@ import sys
 import torch
 
 import reid_ext  # noqa: F401  (registrations)
+from reid_ext.modeling.hashing.core import binarize, relax
 from reid_ext.reproduce.harness import markdown
 
 
@@ -25,15 +26,15 @@ def saturation(h):
     mean cos(tanh h, sign h)) as floats."""
     if h.dim() != 2 or h.shape[1] == 0:
         raise ValueError(f"hash logits must be (N, K) with K > 0, got {tuple(h.shape)}")
-    r = torch.tanh(h.double())
+    h = h.double()
+    r, b = relax(h, "tanh"), binarize(h, "tanh")
     a = r.abs()
-    b = torch.where(h >= 0, 1.0, -1.0).double()  # the test-time bit, zeros positive
     cos = (r * b).sum(1) / (r.norm(dim=1) * b.norm(dim=1)).clamp(min=1e-12)
     return (a.mean().item(), (a > 0.9).double().mean().item(),
             (a < 0.1).double().mean().item(), cos.mean().item())
 
 
-def test_logits(cfg):
+def test_set_logits(cfg):
     """(N, K) hash logits of the first test set, query then gallery."""
     from reid_ext.visualize.rankings import build_model, extract_features
 
@@ -58,7 +59,7 @@ def main(argv=None):
     lines = []
     for w in args.weights or [None]:
         cfg = build_cfg(args.config_file, args.opts + (["MODEL.WEIGHTS", w] if w else []))
-        m, hi, lo, cos = saturation(test_logits(cfg))
+        m, hi, lo, cos = saturation(test_set_logits(cfg))
         lines.append([cfg.MODEL.WEIGHTS, f"{m:.3f}", f"{hi:.3f}", f"{lo:.3f}", f"{cos:.3f}"])
     print(markdown(["weights", "mean abs(tanh h)", "abs(tanh h) > 0.9", "abs(tanh h) < 0.1",
                     "cos(tanh h, sign h)"], lines))
