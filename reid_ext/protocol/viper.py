@@ -31,6 +31,9 @@ RERANK = ("TEST.LBR.ENABLED", "True", "TEST.LBR.GRID_TOPN", _list(LBR_TOPN),
           "TEST.KRECIP.GRID_LAMBDA", _list(KR_LAMBDA))
 VALIDATION = ("DATASETS.VIPER.VALIDATION", "True") + RERANK
 NO_C2F = ("MODEL.BACKBONE.ATTENTION.TYPE", "none")
+FULL_ATTENTION = ("MODEL.BACKBONE.ATTENTION.TYPE", "full")
+WITH_C2F = ("MODEL.BACKBONE.ATTENTION.TYPE", "c2f")  # combined.yml has C2F off (evidence)
+LBR_SPEC = ("TEST.LBR.ENABLED", "True")  # LBR at the spec's n, tau reported beside (off in combined.yml)
 
 VARIANTS = [
     Variant("baseline", "Baseline: CE + triplet (soft margin, batch-hard)", f"{CFG}/baseline.yml",
@@ -89,19 +92,31 @@ OTHER_VARIANTS = [
     # the SSR term is a per-bit mean: at weight 1 its push on each logit is 1/BITS of a
     # per-bit sum's; x BITS makes it that sum (the spec leaves mean or sum open)
     Variant("ssr_128_x128", "Diagnosis: SSR 128 bits, SSR term x 128 (per-bit sum)",
-            f"{CFG}/ssr_128bits.yml", opts=("MODEL.HASH.SSR_WEIGHT", "128.0"), splits=THREE),
+            f"{CFG}/ssr_128bits.yml", opts=("MODEL.HASH.SSR_WEIGHT", "128.0"), splits=(0,)),
+    # diagnosis of 2048 < 512 bits: without the identity CE (its classifier reads the code),
+    # does the longer code still lose?
+    *[Variant(f"ssr_{b}_noce", f"Diagnosis: SSR {b} bits without the CE (triplet + SSR term)",
+              f"{CFG}/ssr_{b}bits.yml", opts=("MODEL.HASH.CE_WEIGHT", "0.0"), splits=(0, 1))
+      for b in (512, 2048)],
     Variant("combined", "Combined (C2F + AdaSP + SSR branch; SFT off at K = 2)",
             f"{CFG}/combined.yml",
-            opts=RERANK, splits=FIVE, baseline="baseline"),
+            opts=WITH_C2F + RERANK, splits=FIVE, baseline="baseline"),
     Variant("combined_nformer", "Combined, stage 2 (+ NFormer)", f"{CFG}/combined_stage2.yml",
-            opts=("MODEL.NFORMER.STAGE1_WEIGHTS", "{weights}"), splits=FIVE,
+            opts=WITH_C2F + LBR_SPEC + ("MODEL.NFORMER.STAGE1_WEIGHTS", "{weights}"), splits=FIVE,
             weights_from="combined"),
     Variant("combined_noc2f", "Combined without C2F", f"{CFG}/combined.yml",
             opts=NO_C2F + RERANK, splits=FIVE, baseline="baseline"),
     Variant("combined_noc2f_nformer", "Combined without C2F, stage 2 (+ NFormer)",
             f"{CFG}/combined_stage2.yml",
-            opts=NO_C2F + ("MODEL.NFORMER.STAGE1_WEIGHTS", "{weights}"), splits=FIVE,
+            opts=NO_C2F + LBR_SPEC + ("MODEL.NFORMER.STAGE1_WEIGHTS", "{weights}"),
+            splits=FIVE,
             weights_from="combined_noc2f"),
+    # diagnosis of C2F's drop in the Combined model: dense attention in the same places
+    # (sparse vs any attention block), and the C2F blocks on the baseline alone
+    Variant("combined_full", "Diagnosis: Combined with full attention in C2F's places",
+            f"{CFG}/combined.yml", opts=FULL_ATTENTION + LBR_SPEC, splits=THREE, baseline="baseline"),
+    Variant("c2f", "Diagnosis: Baseline + the Combined model's C2F blocks", f"{CFG}/c2f.yml",
+            splits=THREE, baseline="baseline"),
 ]
 
 # paired comparisons beyond each variant's own baseline: the paper's ordering of the
@@ -136,15 +151,25 @@ METHOD_ROWS = {
         ("SSR 128 bits, SSR term off: float ranking", "ssr_128_off", ""),
         ("SSR 128 bits, SSR term off: Hamming ranking", "ssr_128_off", "hash128"),
         ("Diagnosis: SSR 128 bits, SSR term × 128: float ranking", "ssr_128_x128", ""),
-        ("Diagnosis: SSR 128 bits, SSR term × 128: Hamming ranking", "ssr_128_x128", "hash128")],
+        ("Diagnosis: SSR 128 bits, SSR term × 128: Hamming ranking", "ssr_128_x128", "hash128")] + [
+        (f"Diagnosis: SSR {b} bits without the CE: float ranking", f"ssr_{b}_noce", "")
+        for b in (512, 2048)],
     "Combined": [row for name, text in (("combined", "Combined"),
                                         ("combined_noc2f", "Combined without C2F"))
                  for row in ((f"{text}: plain cosine", name, ""),
                              (f"{text} + LBR (n, τ of the baseline's validation)",
                               f"{name}@LBR", ""),
                              (f"{text}: Hamming ranking, 512 bits", name, "hash512"),
-                             (f"{text} + NFormer (stage 2)", f"{name}_nformer", "NFormer"))],
+                             (f"{text} + NFormer (stage 2)", f"{name}_nformer", "NFormer"))] + [
+        ("Diagnosis: Combined with full attention in C2F's places: plain cosine",
+         "combined_full", ""),
+        ("Diagnosis: Baseline + the Combined model's C2F blocks", "c2f", "")],
 }
+# projects/C2F/README.md's block: the Combined rows with and without attention blocks
+C2F_ROWS = [("Combined without C2F (no attention block)", "combined_noc2f", ""),
+            ("Combined with C2F", "combined", ""),
+            ("Diagnosis: Combined with full attention in C2F's places", "combined_full", ""),
+            ("Diagnosis: Baseline + the Combined model's C2F blocks", "c2f", "")]
 OTHER_PAIRS = [  # (label, (run, result variant), (run, result variant)) beyond "− Baseline"
     ("SFT − Baseline", ("sft", ""), ("baseline", "")),
     ("SFT + LBR (validated) − SFT", ("sft_rerank@LBR", ""), ("sft", "")),
@@ -157,11 +182,18 @@ OTHER_PAIRS = [  # (label, (run, result variant), (run, result variant)) beyond 
     ("NFormer TOPK 20 − TOPK 1 (what the neighbours add)", ("nformer", "NFormer"),
      ("nformer_topk1", "NFormer")),
     ("NFormer TOPK 5 − TOPK 1", ("nformer_topk5", "NFormer"), ("nformer_topk1", "NFormer")),
+    ("SSR 2048 − 512 bits: float", ("ssr_2048", ""), ("ssr_512", "")),
+    ("SSR 2048 − 512 bits without the CE: float", ("ssr_2048_noce", ""), ("ssr_512_noce", "")),
+    ("SSR 512 bits without − with the CE: float", ("ssr_512_noce", ""), ("ssr_512", "")),
+    ("SSR 2048 bits without − with the CE: float", ("ssr_2048_noce", ""), ("ssr_2048", "")),
     ("SSR 128 on − off: Hamming", ("ssr_128", "hash128"), ("ssr_128_off", "hash128")),
     ("SSR 128 on − off: float", ("ssr_128", ""), ("ssr_128_off", "")),
     ("SSR 128 term × 128 − × 1: Hamming", ("ssr_128_x128", "hash128"), ("ssr_128", "hash128")),
     ("SSR 128 term × 128 − × 1: float", ("ssr_128_x128", ""), ("ssr_128", "")),
     ("Combined − Combined without C2F", ("combined", ""), ("combined_noc2f", "")),
+    ("Combined with full attention − Combined without C2F", ("combined_full", ""),
+     ("combined_noc2f", "")),
+    ("Combined − Combined with full attention", ("combined", ""), ("combined_full", "")),
     ("Combined + NFormer − Combined", ("combined_nformer", "NFormer"), ("combined", "")),
     ("Combined w/o C2F + NFormer − Combined w/o C2F", ("combined_noc2f_nformer", "NFormer"),
      ("combined_noc2f", "")),
@@ -265,16 +297,18 @@ def other_tables(found):
     return "\n".join(out)
 
 
-def method_rows_table(found, group):
-    """Summary + paired difference to the baseline of one method's rows (README block)."""
+def method_rows_table(found, group, extra_pairs=()):
+    """Summary + paired difference to the baseline of one method's rows (README block);
+    group: a METHOD_ROWS key or a list of rows."""
     f = _with_selections(found)
-    rows = [METHOD_ROWS["SFT + LBR"][0]] + [r for r in METHOD_ROWS[group] if r[1] != "baseline"]
+    group_rows = METHOD_ROWS[group] if isinstance(group, str) else group
+    rows = [METHOD_ROWS["SFT + LBR"][0]] + [r for r in group_rows if r[1] != "baseline"]
     header = ["variant", "splits", *("Rank-1", "Rank-5", "Rank-10", "Rank-20", "mAP"),
               "CPU min/run"]
     pairs = [(f"{label} − Baseline", (name, rv), ("baseline", "")) for label, name, rv in rows[1:]]
     return (markdown(header, summary_rows(PROTOCOL, f, rows)) + "\n" +
             markdown(["difference", "splits", "Rank-1", "Rank-20", "mAP"],
-                     paired_rows(PROTOCOL, f, pairs)))
+                     paired_rows(PROTOCOL, f, pairs + list(extra_pairs))))
 
 
 def _short(name):
@@ -310,10 +344,13 @@ def write_pages(found, stale, machine_text, extra_sections=()):
                   f"## VIPeR (real images, 10-split protocol)\n\n{short}\n\n"
                   f"Per-split numbers, CPU time and the reading: [{PAGE}]({PAGE}). "
                   f"Command: `{COMMAND}`.")
-    for group, readme in (("SFT + LBR", "SFT"), ("NFormer", "NFormer"), ("SSR", "SSR"),
-                          ("Combined", "Combined")):
+    c2f_pairs = [p for p in OTHER_PAIRS if p[2][0] in ("combined_noc2f", "combined_full")
+                 and "NFormer" not in p[0]]
+    for group, readme, extra in (("SFT + LBR", "SFT", ()), ("NFormer", "NFormer", ()),
+                                 ("SSR", "SSR", ()), ("Combined", "Combined", ()),
+                                 (C2F_ROWS, "C2F", c2f_pairs)):
         replace_block(resolve(f"projects/{readme}/README.md"), "viper",
-                      f"## On VIPeR (real images)\n\n{method_rows_table(found, group)}\n"
+                      f"## On VIPeR (real images)\n\n{method_rows_table(found, group, extra)}\n"
                       f"Per-split numbers, the recipe and the reading: [../../{PAGE}]"
                       f"(../../{PAGE}) and [projects/VIPeR](../VIPeR/README.md); command: "
                       f"`{COMMAND}`.")
