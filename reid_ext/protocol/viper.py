@@ -170,6 +170,11 @@ C2F_ROWS = [("Combined without C2F (no attention block)", "combined_noc2f", ""),
             ("Combined with C2F", "combined", ""),
             ("Diagnosis: Combined with full attention in C2F's places", "combined_full", ""),
             ("Diagnosis: Baseline + the Combined model's C2F blocks", "c2f", "")]
+C2F_PAIRS = [("Combined − Combined without C2F", ("combined", ""), ("combined_noc2f", "")),
+             ("Combined with full attention − Combined without C2F", ("combined_full", ""),
+              ("combined_noc2f", "")),
+             ("Combined − Combined with full attention", ("combined", ""),
+              ("combined_full", ""))]
 OTHER_PAIRS = [  # (label, (run, result variant), (run, result variant)) beyond "− Baseline"
     ("SFT − Baseline", ("sft", ""), ("baseline", "")),
     ("SFT + LBR (validated) − SFT", ("sft_rerank@LBR", ""), ("sft", "")),
@@ -190,10 +195,7 @@ OTHER_PAIRS = [  # (label, (run, result variant), (run, result variant)) beyond 
     ("SSR 128 on − off: float", ("ssr_128", ""), ("ssr_128_off", "")),
     ("SSR 128 term × 128 − × 1: Hamming", ("ssr_128_x128", "hash128"), ("ssr_128", "hash128")),
     ("SSR 128 term × 128 − × 1: float", ("ssr_128_x128", ""), ("ssr_128", "")),
-    ("Combined − Combined without C2F", ("combined", ""), ("combined_noc2f", "")),
-    ("Combined with full attention − Combined without C2F", ("combined_full", ""),
-     ("combined_noc2f", "")),
-    ("Combined − Combined with full attention", ("combined", ""), ("combined_full", "")),
+    *C2F_PAIRS,
     ("Combined + NFormer − Combined", ("combined_nformer", "NFormer"), ("combined", "")),
     ("Combined w/o C2F + NFormer − Combined w/o C2F", ("combined_noc2f_nformer", "NFormer"),
      ("combined_noc2f", "")),
@@ -344,11 +346,9 @@ def write_pages(found, stale, machine_text, extra_sections=()):
                   f"## VIPeR (real images, 10-split protocol)\n\n{short}\n\n"
                   f"Per-split numbers, CPU time and the reading: [{PAGE}]({PAGE}). "
                   f"Command: `{COMMAND}`.")
-    c2f_pairs = [p for p in OTHER_PAIRS if p[2][0] in ("combined_noc2f", "combined_full")
-                 and "NFormer" not in p[0]]
     for group, readme, extra in (("SFT + LBR", "SFT", ()), ("NFormer", "NFormer", ()),
                                  ("SSR", "SSR", ()), ("Combined", "Combined", ()),
-                                 (C2F_ROWS, "C2F", c2f_pairs)):
+                                 (C2F_ROWS, "C2F", C2F_PAIRS)):
         replace_block(resolve(f"projects/{readme}/README.md"), "viper",
                       f"## On VIPeR (real images)\n\n{method_rows_table(found, group, extra)}\n"
                       f"Per-split numbers, the recipe and the reading: [../../{PAGE}]"
